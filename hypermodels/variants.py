@@ -1,0 +1,73 @@
+"""The nine model variants of the original study, defined once as data.
+
+The grid search, the reports and the tests all read `VARIANTS`; nothing else
+spells out a variant's hyperparameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+LOSSES = ("binary_crossentropy", "mse")
+ACTIVATIONS = ("relu", "tanh")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One named point of the search space.
+
+    Attributes:
+        name: the label used for trials, TensorBoard runs, tables and plots.
+        hidden_layers: number of `Dense` layers between pooling and output.
+        units: width of each hidden layer.
+        activation: activation of each hidden layer.
+        loss: training loss, a Keras loss name.
+        dropout: rate of the `Dropout` after each hidden layer; 0 means off.
+        l2: L2 kernel-regularization factor of each hidden layer; 0 means off.
+    """
+
+    name: str
+    hidden_layers: int = 2
+    units: int = 64
+    activation: str = "relu"
+    loss: str = "binary_crossentropy"
+    dropout: float = 0.0
+    l2: float = 0.0
+
+    def hyperparameters(self) -> dict[str, int | float | str]:
+        """Returns the hyperparameter values, keyed by hyperparameter name."""
+        values = dataclasses.asdict(self)
+        del values["name"]
+        return values
+
+
+BASELINE = Variant("Baseline")
+
+# In the study's order. "64 Units" repeats Baseline on purpose: the pair
+# measures run-to-run noise.
+VARIANTS: tuple[Variant, ...] = (
+    BASELINE,
+    dataclasses.replace(BASELINE, name="1 Hidden Layer", hidden_layers=1),
+    dataclasses.replace(BASELINE, name="3 Hidden Layers", hidden_layers=3),
+    dataclasses.replace(BASELINE, name="32 Units", units=32),
+    dataclasses.replace(BASELINE, name="64 Units", units=64),
+    dataclasses.replace(BASELINE, name="MSE Loss", loss="mse"),
+    dataclasses.replace(BASELINE, name="Tanh Activation", activation="tanh"),
+    dataclasses.replace(BASELINE, name="Dropout", dropout=0.5),
+    dataclasses.replace(BASELINE, name="L2 Regularization", l2=0.001),
+)
+
+VARIANTS_BY_NAME: dict[str, Variant] = {v.name: v for v in VARIANTS}
+
+
+def grid_choices() -> dict[str, list]:
+    """Returns each hyperparameter's values over the nine variants, Baseline's first.
+
+    Baseline's value comes first so that it is the hyperparameter's default.
+    """
+    choices: dict[str, list] = {}
+    for variant in VARIANTS:
+        for name, value in variant.hyperparameters().items():
+            if value not in choices.setdefault(name, []):
+                choices[name].append(value)
+    return choices

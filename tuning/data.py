@@ -1,0 +1,216 @@
+"""The IMDB reviews as padded integer sequences.
+
+By default the data comes from `keras.datasets.imdb.load_data`, which downloads
+`imdb.npz` once and caches it. A local Keras-format `imdb.npz` (`--data PATH` or
+the `IMDB_DATA` environment variable) is read without the download and
+transformed exactly as `load_data` would transform it, so a run on a local copy
+matches a run on the downloaded file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tuning.errors import DataError
+
+NUM_WORDS = 10_000
+SEQUENCE_LENGTH = 256
+DATA_ENV_VAR = "IMDB_DATA"
+
+# `keras.datasets.imdb.load_data` defaults, which the local path reproduces.
+_SHUFFLE_SEED = 113
+_START_CHAR = 1
+_OOV_CHAR = 2
+_INDEX_FROM = 3
+_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Padded reviews and labels for training and evaluation.
+
+    Attributes:
+        x_train: int32 array of shape `(n_train, SEQUENCE_LENGTH)`.
+        y_train: int array of shape `(n_train,)`, 1 for a positive review.
+        x_test: int32 array of shape `(n_test, SEQUENCE_LENGTH)`.
+        y_test: int array of shape `(n_test,)`.
+        source: where the data came from, for the run's records.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    def head(self, limit: int) -> Dataset:
+        """Returns the first `limit` training and test reviews (already shuffled)."""
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train[:limit],
+            y_train=self.y_train[:limit],
+            x_test=self.x_test[:limit],
+            y_test=self.y_test[:limit],
+        )
+
+
+def resolve_data_path(path: str | os.PathLike | None) -> Path | None:
+    """Picks the local data file: `path`, else `$IMDB_DATA`, else `None` (download).
+
+    Raises:
+        DataError: if the chosen file does not exist.
+    """
+    chosen = path or os.environ.get(DATA_ENV_VAR) or None
+    if chosen is None:
+        return None
+    chosen = Path(chosen).expanduser()
+    if not chosen.is_file():
+        raise DataError(
+            f"IMDB data file not found: {str(chosen)!r}. Pass --data PATH to a "
+            f"Keras-format imdb.npz (or set {DATA_ENV_VAR})."
+        )
+    return chosen
+
+
+def load_imdb(
+    path: str | os.PathLike | None = None,
+    num_words: int = NUM_WORDS,
+    maxlen: int = SEQUENCE_LENGTH,
+) -> Dataset:
+    """Loads IMDB as `pad_sequences(maxlen)` arrays of the top `num_words` words.
+
+    Args:
+        path: a local Keras-format `imdb.npz`. Defaults to `$IMDB_DATA`, and
+            to Keras' download when that is unset too.
+        num_words: vocabulary size; rarer words become the OOV index.
+            Defaults to 10,000.
+        maxlen: length every review is padded or truncated to (Keras
+            `pad_sequences` defaults: both at the front). Defaults to 256.
+
+    Returns:
+        A `Dataset`.
+
+    Raises:
+        DataError: if the file is missing or not an IMDB npz, or if the
+            download fails.
+    """
+    from keras.utils import pad_sequences
+
+    local = resolve_data_path(path)
+    if local is None:
+        (x_train, y_train), (x_test, y_test) = _download(num_words)
+        source = "keras.datasets.imdb"
+    else:
+        (x_train, y_train), (x_test, y_test) = load_local_sequences(local, num_words)
+        source = str(local.resolve())
+    return Dataset(
+        x_train=pad_sequences(x_train, maxlen=maxlen),
+        y_train=np.asarray(y_train),
+        x_test=pad_sequences(x_test, maxlen=maxlen),
+        y_test=np.asarray(y_test),
+        source=source,
+    )
+
+
+def load_local_sequences(path: str | os.PathLike, num_words: int = NUM_WORDS):
+    """Reads a local `imdb.npz` the way `keras.datasets.imdb.load_data` does.
+
+    Same seed-113 shuffle, start character, `index_from` offset and
+    `num_words` cut, applied with numpy instead of per-word Python loops.
+
+    Returns:
+        `(x_train, y_train), (x_test, y_test)`, with `x_*` lists of int arrays.
+
+    Raises:
+        DataError: if the file is not an npz holding the four IMDB arrays.
+    """
+    arrays = _read_npz(Path(path))
+    rng = np.random.RandomState(_SHUFFLE_SEED)
+    splits = []
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        order = np.arange(len(x))
+        rng.shuffle(order)
+        splits.append((_encode(x[order], num_words), y[order]))
+    return tuple(splits)
+
+
+def _encode(reviews: np.ndarray, num_words: int) -> list[np.ndarray]:
+    """Prepends the start character, offsets word ranks and maps rare ones to OOV."""
+    lengths = np.fromiter((len(review) + 1 for review in reviews), dtype=np.int64)
+    flat = np.empty(lengths.sum(), dtype=np.int32)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    flat[starts] = _START_CHAR
+    words = np.ones(len(flat), dtype=bool)
+    words[starts] = False
+    flat[words] = (
+        np.fromiter(
+            (w for review in reviews for w in review), dtype=np.int64, count=words.sum()
+        )
+        + _INDEX_FROM
+    )
+    flat[flat >= num_words] = _OOV_CHAR
+    return np.split(flat, starts[1:])
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Reads the npz without executing code: only numpy arrays are unpickled."""
+    import pickle
+
+    from keras.src.datasets import npz_utils
+
+    try:
+        arrays = npz_utils.load_npz(path)
+    except (zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as e:
+        raise DataError(
+            f"{str(path)!r} is not a readable imdb.npz ({type(e).__name__}: {e}). "
+            "Pass --data PATH to a Keras-format imdb.npz."
+        ) from None
+    missing = [key for key in _KEYS if key not in arrays]
+    if missing:
+        raise DataError(
+            f"{str(path)!r} lacks the IMDB arrays {missing}. Expected keys: "
+            f"{list(_KEYS)}. Received: {sorted(arrays)}."
+        )
+    return arrays
+
+
+def _download(num_words: int):
+    """Keras' own loader; turns a failed download into a `DataError`."""
+    import keras
+
+    try:
+        return keras.datasets.imdb.load_data(num_words=num_words)
+    except Exception as e:  # get_file wraps network errors in plain Exception.
+        raise DataError(
+            f"Could not download the IMDB data ({type(e).__name__}: {e}). When "
+            f"offline, pass --data PATH to a local imdb.npz (or set {DATA_ENV_VAR})."
+        ) from None
+
+
+def holdout_split(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Holds out `fraction` of each label's examples, chosen with `seed`.
+
+    Args:
+        x: inputs.
+        y: integer labels.
+        fraction: share of each label to hold out, in (0, 1).
+        seed: seed of the choice. Defaults to 0.
+
+    Returns:
+        `(x_fit, y_fit), (x_holdout, y_holdout)`, each in the original order.
+    """
+    rng = np.random.RandomState(seed)
+    holdout = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        chosen = rng.choice(members, size=round(fraction * len(members)), replace=False)
+        holdout[chosen] = True
+    return (x[~holdout], y[~holdout]), (x[holdout], y[holdout])

@@ -1,0 +1,80 @@
+"""Runs one study: data, tuner and search, then the reports and plots."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+
+from hypermodels import VARIANTS_BY_NAME, SentimentHyperModel
+from tuning.data import holdout_split, load_imdb
+from tuning.oracles import VariantGridOracle
+from tuning.plot import write_plots
+from tuning.reports import write_reports
+from tuning.run_dir import RunDir, StudySettings
+from tuning.tuner import StudyTuner
+
+logger = logging.getLogger(__name__)
+
+OBJECTIVE = "val_accuracy"
+SPLIT_SEED = 0
+
+
+def run_study(
+    run_dir: RunDir,
+    settings: StudySettings,
+    data_path: Path | None,
+    overwrite: bool = False,
+    verbose: int = 2,
+) -> list[dict]:
+    """Trains the study's trials (resuming a started run) and writes its reports.
+
+    Args:
+        run_dir: the run directory.
+        settings: the study's settings; written to `study.json`.
+        data_path: a local `imdb.npz`, or `None` to download.
+        overwrite: discard an existing run first. Defaults to `False`.
+        verbose: Keras `fit` verbosity; 0 also silences Keras Tuner.
+
+    Returns:
+        The rows of the results table.
+    """
+    data = load_imdb(data_path)
+    if settings.limit:
+        data = data.head(settings.limit)
+    logger.info(
+        "Data: %d training and %d test reviews from %s (backend: %s)",
+        len(data.y_train),
+        len(data.y_test),
+        data.source,
+        keras.backend.backend(),
+    )
+    train, test = (data.x_train, data.y_train), (data.x_test, data.y_test)
+    if settings.validation_split:
+        train, validation = holdout_split(*train, settings.validation_split, SPLIT_SEED)
+        test_data = test
+    else:
+        validation, test_data = test, None
+
+    oracle = VariantGridOracle(
+        [VARIANTS_BY_NAME[name] for name in settings.variants], objective=OBJECTIVE
+    )
+    tuner = StudyTuner(
+        oracle,
+        SentimentHyperModel(),
+        run_dir,
+        test_data=test_data,
+        overwrite=overwrite,
+    )
+    run_dir.write_settings(settings)
+    tuner.search(
+        *train,
+        validation_data=validation,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        verbose=verbose,
+    )
+    rows = write_reports(run_dir)
+    write_plots(run_dir)
+    return rows

@@ -1,0 +1,79 @@
+"""A Keras Tuner `Tuner` that keeps every epoch of every trial on disk."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import keras_tuner as kt
+
+from tuning.run_dir import RunDir
+from tuning.trials import trial_label
+
+
+class StudyTuner(kt.Tuner):
+    """Trains each trial and records its per-epoch history and TensorBoard logs.
+
+    Keras Tuner's oracle keeps only each trial's best metrics. This tuner
+    also writes, for every execution of a trial, the full Keras history to
+    `trial_<id>/history_<execution>.csv` (one row per epoch, flushed as it
+    goes, so a crash keeps the finished epochs) and TensorBoard scalars to
+    `tensorboard/<trial label>/`. When `test_data` is given (the held-out
+    validation protocol), each trained model is evaluated on it once, at the
+    end, into `trial_<id>/test_metrics_<execution>.json`.
+
+    Args:
+        oracle: the `keras_tuner.Oracle` that proposes trials.
+        hypermodel: builds and compiles the models.
+        run_dir: the run directory; it is Keras Tuner's project directory.
+        test_data: `(x, y)` evaluated once per trained model, or `None`.
+        **kwargs: passed to `keras_tuner.Tuner`.
+    """
+
+    def __init__(
+        self,
+        oracle: kt.Oracle,
+        hypermodel: kt.HyperModel,
+        run_dir: RunDir,
+        test_data: tuple | None = None,
+        **kwargs,
+    ):
+        super().__init__(
+            oracle,
+            hypermodel,
+            directory=str(run_dir.root.parent),
+            project_name=run_dir.root.name,
+            **kwargs,
+        )
+        self.run_dir = run_dir
+        self.test_data = test_data
+
+    def run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
+        hp = trial.hyperparameters
+        label = trial_label(trial.trial_id, hp.values)
+        histories = []
+        for execution in range(self.executions_per_trial):
+            model = self._try_build(hp)
+            board_dir = self.run_dir.tensorboard / label
+            if self.executions_per_trial > 1:
+                board_dir = board_dir / f"execution_{execution}"
+            callbacks = [
+                keras.callbacks.CSVLogger(
+                    str(self.run_dir.history_csv(trial.trial_id, execution))
+                ),
+                keras.callbacks.TensorBoard(log_dir=str(board_dir)),
+            ]
+            history = self.hypermodel.fit(
+                hp, model, *fit_args, callbacks=callbacks, **fit_kwargs
+            )
+            if self.test_data is not None:
+                self._evaluate_on_test(model, trial.trial_id, execution)
+            histories.append(history)
+        return histories
+
+    def _evaluate_on_test(self, model: keras.Model, trial_id: str, execution: int):
+        x, y = self.test_data
+        metrics = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+        self.run_dir.test_metrics(trial_id, execution).write_text(
+            json.dumps({f"test_{k}": float(v) for k, v in metrics.items()}) + "\n"
+        )
