@@ -48,9 +48,18 @@ def positive_int(text: str) -> int:
 
 
 def run_command(
-    command: Callable[[argparse.Namespace], int], args: argparse.Namespace
+    command: Callable[[argparse.Namespace], int],
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
 ) -> int:
-    """Runs `command(args)`, turning a `UsageError` into one line and status 2."""
+    """Parses `argv` and runs `command(args)`; returns the exit status.
+
+    Argument errors and `UsageError`s print one line and return 2.
+    """
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or an argument error already printed.
+        return e.code
     level = logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     try:

@@ -114,8 +114,7 @@ def plot(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return cli.run_command(plot, args)
+    return cli.run_command(plot, build_parser(), argv)
 
 
 if __name__ == "__main__":

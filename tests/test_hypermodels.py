@@ -1,0 +1,74 @@
+import keras
+import keras_tuner as kt
+import pytest
+
+from hypermodels import VARIANTS, VARIANTS_BY_NAME, SentimentHyperModel, grid_choices
+
+
+def build(variant):
+    hp = kt.HyperParameters()
+    hp.values.update(variant.hyperparameters())
+    return SentimentHyperModel().build(hp)
+
+
+def test_the_nine_documented_variants_in_order():
+    assert [v.name for v in VARIANTS] == [
+        "Baseline",
+        "1 Hidden Layer",
+        "3 Hidden Layers",
+        "32 Units",
+        "64 Units",
+        "MSE Loss",
+        "Tanh Activation",
+        "Dropout",
+        "L2 Regularization",
+    ]
+    baseline = VARIANTS_BY_NAME["Baseline"].hyperparameters()
+    assert baseline == {
+        "hidden_layers": 2,
+        "units": 64,
+        "activation": "relu",
+        "loss": "binary_crossentropy",
+        "dropout": 0.0,
+        "l2": 0.0,
+    }
+    assert VARIANTS_BY_NAME["64 Units"].hyperparameters() == baseline
+
+
+def test_grid_choices_default_to_baseline():
+    baseline = VARIANTS_BY_NAME["Baseline"].hyperparameters()
+    choices = grid_choices()
+    assert {name: values[0] for name, values in choices.items()} == baseline
+    assert choices["hidden_layers"] == [2, 1, 3]
+    assert choices["l2"] == [0.0, 0.001]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_variant_builds_its_network(variant):
+    model = build(variant)
+    layers = model.layers
+    assert isinstance(layers[0], keras.layers.Embedding)
+    assert (layers[0].input_dim, layers[0].output_dim) == (10_000, 64)
+    assert isinstance(layers[1], keras.layers.GlobalAveragePooling1D)
+    dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
+    hidden, output = dense[:-1], dense[-1]
+    assert len(hidden) == variant.hidden_layers
+    for layer in hidden:
+        assert layer.units == variant.units
+        assert layer.activation.__name__ == variant.activation
+        if variant.l2:
+            assert layer.kernel_regularizer.get_config()["l2"] == pytest.approx(
+                variant.l2
+            )
+        else:
+            assert layer.kernel_regularizer is None
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    assert len(dropouts) == (variant.hidden_layers if variant.dropout else 0)
+    assert all(d.rate == variant.dropout for d in dropouts)
+    if dropouts:  # each Dropout follows a hidden Dense layer
+        for d in dropouts:
+            assert isinstance(layers[layers.index(d) - 1], keras.layers.Dense)
+    assert output.units == 1 and output.activation.__name__ == "sigmoid"
+    assert model.loss == variant.loss
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)

@@ -1,0 +1,52 @@
+import keras_tuner as kt
+
+from hypermodels import VARIANTS
+from tuning.oracles import VariantGridOracle
+
+COMPLETED = kt.engine.trial.TrialStatus.COMPLETED
+STOPPED = kt.engine.trial.TrialStatus.STOPPED
+
+
+def make_oracle(tmp_path):
+    oracle = VariantGridOracle(VARIANTS, objective="val_accuracy")
+    oracle._set_project_dir(str(tmp_path), "grid")
+    return oracle
+
+
+def finish(oracle, trial, value=0.8):
+    oracle.update_trial(trial.trial_id, {"val_accuracy": value})
+    trial.status = COMPLETED
+    oracle.end_trial(trial)
+
+
+def test_proposes_every_variant_once_in_order_duplicates_included(tmp_path):
+    oracle = make_oracle(tmp_path)
+    names = []
+    while (trial := oracle.create_trial("tuner0")).status != STOPPED:
+        names.append(trial.hyperparameters.values["variant"])
+        values = dict(trial.hyperparameters.values)
+        assert (
+            values.pop("variant")
+            and values == VARIANTS[len(names) - 1].hyperparameters()
+        )
+        finish(oracle, trial)
+    assert names == [v.name for v in VARIANTS]
+
+
+def test_resumed_oracle_reruns_the_interrupted_trial_then_continues(tmp_path):
+    oracle = make_oracle(tmp_path)
+    for _ in range(4):
+        finish(oracle, oracle.create_trial("tuner0"))
+    interrupted = oracle.create_trial("tuner0")  # the process dies here
+
+    resumed = make_oracle(tmp_path)
+    resumed.reload()
+    names = []
+    while (trial := resumed.create_trial("tuner0")).status != STOPPED:
+        names.append(trial.hyperparameters.values["variant"])
+        finish(resumed, trial)
+    assert names[0] == interrupted.hyperparameters.values["variant"] == "64 Units"
+    assert names == [v.name for v in VARIANTS[4:]]
+    finished = [t.hyperparameters.values["variant"] for t in resumed.trials.values()]
+    assert sorted(finished) == sorted(v.name for v in VARIANTS)
+    assert all(t.status == COMPLETED for t in resumed.trials.values())

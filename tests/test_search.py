@@ -1,0 +1,149 @@
+import csv
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hypermodels import VARIANTS
+from tuning import search
+
+NAMES = [v.name for v in VARIANTS]
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--mode", "bogus"], "argument --mode: invalid choice: 'bogus'"),
+        (["--variants", "Baseline,Huge"], r"unknown variant\(s\) \['Huge'\]"),
+        (["--epochs", "0"], "expected a positive integer, received '0'"),
+        (["--epochs", "-3"], "expected a positive integer, received '-3'"),
+        (["--validation-split", "1.5"], "expected a fraction between 0 and 1"),
+        (["--data", "/nonexistent/imdb.npz"], "IMDB data file not found.*--data"),
+    ],
+)
+def test_bad_input_is_one_line_status_2_nothing_written(
+    argv, message, tmp_path, capsys
+):
+    logdir = tmp_path / "logs"
+    assert search.main([*argv, "--logdir", str(logdir)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(message, err)
+    assert not logdir.exists()
+
+
+@pytest.mark.parametrize("content", ["text", "npz-without-keys"])
+def test_bad_data_file_is_one_line_status_2_nothing_written(content, tmp_path, capsys):
+    data = tmp_path / "imdb.npz"
+    if content == "text":
+        data.write_text("not a zip")
+    else:
+        np.savez(data, x_train=np.zeros(2))
+    logdir = tmp_path / "logs"
+    assert search.main(["--data", str(data), "--logdir", str(logdir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert str(data) in err[0]
+    assert not logdir.exists()
+
+
+def test_errors_exit_2_without_traceback_from_the_shell(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tuning.search", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+def test_help_does_not_import_keras():
+    code = "import sys, tuning.search; print('keras' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_grid_runs_all_nine_variants_and_writes_results(grid_run, capsys):
+    status, run_dir = grid_run
+    assert status == 0
+    results = read_csv(run_dir / "results.csv")
+    assert [row["label"] for row in results] == NAMES
+    assert all(row["status"] == "COMPLETED" for row in results)
+    assert all(row["protocol"] == "test-as-validation" for row in results)
+    by_name = {row["label"]: row for row in results}
+    assert by_name["MSE Loss"]["loss"] == "mse"
+    assert by_name["3 Hidden Layers"]["hidden_layers"] == "3"
+    assert by_name["64 Units"]["trial_id"] != by_name["Baseline"]["trial_id"]
+
+    histories = read_csv(run_dir / "histories.csv")
+    assert [row["label"] for row in histories] == NAMES  # one epoch each
+    for row in results:
+        history = [h for h in histories if h["label"] == row["label"]]
+        assert float(row["best_val_accuracy"]) == float(history[0]["val_accuracy"])
+        assert 0.0 <= float(row["final_accuracy"]) <= 1.0
+
+    board_runs = sorted(p.name for p in (run_dir / "tensorboard").iterdir())
+    assert board_runs == sorted(NAMES)
+    for figure in ("val_accuracy.png", "val_loss.png"):
+        assert (run_dir / "plots" / figure).read_bytes()[:4] == b"\x89PNG"
+    settings = json.loads((run_dir / "study.json").read_text())
+    assert settings["epochs"] == 1 and settings["limit"] == 256
+
+
+@pytest.mark.slow
+def test_rerunning_a_finished_grid_retrains_nothing(grid_run, capsys):
+    _, run_dir = grid_run
+    before = {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/history_0.csv")}
+    argv = ["--epochs", "1", "--limit", "256", "--logdir", str(run_dir.parent)]
+    argv += ["--data", json.loads((run_dir / "study.json").read_text())["data"]]
+    assert search.main(argv) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in NAMES)
+    after = {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/history_0.csv")}
+    assert after == before and len(after) == 9
+
+
+@pytest.mark.slow
+def test_resuming_with_other_settings_is_refused(grid_run, capsys):
+    _, run_dir = grid_run
+    argv = ["--epochs", "2", "--limit", "256", "--logdir", str(run_dir.parent)]
+    argv += ["--data", json.loads((run_dir / "study.json").read_text())["data"]]
+    assert search.main(argv) == 2
+    assert "started with other epochs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validation_split_holds_out_training_reviews_and_tests_once(
+    imdb_path, tmp_path, capsys
+):
+    argv = ["--variants", "Baseline,MSE Loss", "--epochs", "2", "--limit", "200"]
+    argv += ["--validation-split", "0.25", "--data", str(imdb_path)]
+    argv += ["--logdir", str(tmp_path), "--run-name", "holdout"]
+    assert search.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "0.25 of the training reviews held out" in out
+    results = read_csv(tmp_path / "holdout" / "results.csv")
+    assert [row["label"] for row in results] == ["Baseline", "MSE Loss"]
+    assert all(row["protocol"] == "holdout-validation" for row in results)
+    for row in results:
+        assert 0.0 <= float(row["test_accuracy"]) <= 1.0
+        assert row["epochs"] == "2"
+    # The held-out accuracy is measured on 50 reviews: a multiple of 1/50.
+    history = read_csv(tmp_path / "holdout" / "histories.csv")
+    for row in history:
+        assert float(row["val_accuracy"]) * 50 == pytest.approx(
+            round(float(row["val_accuracy"]) * 50), abs=1e-4
+        )
