@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The tool's default backend, set before any test imports Keras.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb.npz"
 

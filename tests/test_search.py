@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -101,6 +102,7 @@ def test_grid_runs_all_nine_variants_and_writes_results(grid_run, capsys):
         assert (run_dir / "plots" / figure).read_bytes()[:4] == b"\x89PNG"
     settings = json.loads((run_dir / "study.json").read_text())
     assert settings["epochs"] == 1 and settings["limit"] == 256
+    assert settings["backend"] == keras.backend.backend() == "jax"
 
 
 @pytest.mark.slow

@@ -53,6 +53,7 @@ def validation_curves(records: list[TrialRecord], metric: str) -> Curves:
 def draw_curves(curves: Curves):
     """Draws one line per trial against 1-based epochs; returns the Figure."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(9, 5.5), layout="constrained")
     axes = figure.subplots()
@@ -62,6 +63,7 @@ def draw_curves(curves: Curves):
         axes.plot(epochs, values, marker="o", markersize=3, label=label, color=color)
     axes.set_title(curves.title)
     axes.set_xlabel("Epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(curves.title)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize="small")

@@ -139,7 +139,7 @@ def search(args: argparse.Namespace) -> int:
         backend=args.backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND,
     )
     _check_resumable(run_dir, settings, args.overwrite)
-    os.environ["KERAS_BACKEND"] = settings.backend
+    _select_backend(settings.backend)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from tuning.study import run_study
@@ -170,6 +170,20 @@ def _check_resumable(run_dir: RunDir, settings: StudySettings, overwrite: bool):
             "Repeat its settings to resume it, pass --overwrite to restart it, or "
             "choose another --run-name."
         )
+
+
+def _select_backend(backend: str) -> None:
+    """Makes `backend` Keras' backend; it must precede Keras' import."""
+    if "keras" in sys.modules:  # called from Python rather than the shell
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise UsageError(
+                f"Keras is already running on {keras.backend.backend()!r}, not "
+                f"{backend!r}. Pass --backend {keras.backend.backend()} or set "
+                "KERAS_BACKEND before importing Keras."
+            )
+    os.environ["KERAS_BACKEND"] = backend
 
 
 def _verbosity(args: argparse.Namespace) -> int:
