@@ -1,7 +1,14 @@
 import pytest
 
-from tuning.plot import draw_curves, validation_curves
-from tuning.reports import format_table, history_rows, result_row
+from tuning.plot import (
+    draw_curves,
+    draw_panels,
+    overfitting_panels,
+    select_trials,
+    trial_colors,
+    validation_curves,
+)
+from tuning.reports import format_table, history_rows, result_row, study_summary
 from tuning.run_dir import TEST_AS_VALIDATION, StudySettings
 from tuning.trials import TrialRecord
 
@@ -75,7 +82,44 @@ def test_validation_curves_skip_trials_without_epochs_and_draw_one_line_each():
     curves = validation_curves(records, "val_accuracy")
     assert curves.labels == ["A", "B"]
     assert curves.values == [[0.7, 0.8], [0.6]]
-    axes = draw_curves(curves).axes[0]
+    axes = draw_curves(curves, trial_colors(curves.labels)).axes[0]
     assert [line.get_label() for line in axes.get_lines()] == ["A", "B"]
     assert list(axes.get_lines()[0].get_xdata()) == [1, 2]
     assert [t.get_text() for t in axes.get_legend().get_texts()] == ["A", "B"]
+
+
+def test_overfitting_panels_pair_train_and_validation_and_mark_best_epoch():
+    panels = overfitting_panels([record("A", [0.70, 0.85, 0.80])], "accuracy")
+    assert panels[0].best_epoch == 2
+    assert panels[0].train == pytest.approx([0.5, 0.6, 0.7])
+    assert panels[0].validation == [0.70, 0.85, 0.80]
+    figure = draw_panels(panels * 4, "accuracy", trial_colors(["A"]))
+    visible = [axes for axes in figure.axes if axes.get_visible()]
+    assert len(visible) == 4  # a 2 x 3 grid with two panels hidden
+    lines = visible[0].get_lines()
+    assert [line.get_label() for line in lines][:2] == ["train", "validation"]
+    assert lines[0].get_color() == lines[1].get_color()
+
+
+def test_select_trials_keeps_order_until_top_k_then_ranks_by_val_accuracy():
+    records = [record(n, [v]) for n, v in (("A", 0.6), ("B", 0.9), ("C", 0.7))]
+    assert [r.label for r in select_trials(records, top=3)] == ["A", "B", "C"]
+    assert [r.label for r in select_trials(records, top=2)] == ["B", "C"]
+
+
+def test_trial_colors_are_distinct_and_stable():
+    colors = trial_colors(["A", "B", "C"])
+    assert len(set(colors.values())) == 3
+    assert colors == trial_colors(["A", "B", "C"])
+
+
+def test_study_summary_quotes_the_rows():
+    rows = [
+        result_row(record("A", [0.70, 0.85, 0.80]), TEST_AS_VALIDATION),
+        result_row(record("B", [0.86, 0.60, 0.50]), TEST_AS_VALIDATION),
+    ]
+    text = "\n".join(study_summary(rows))
+    assert "**B**, 0.8600 at epoch 1" in text
+    assert "A: 2; B: 1" in text
+    assert "A: -0.1000; B: 0.2000" in text
+    assert "Widest gap (most overfitting): **B**, 0.2000" in text

@@ -149,3 +149,27 @@ def test_validation_split_holds_out_training_reviews_and_tests_once(
         assert float(row["val_accuracy"]) * 50 == pytest.approx(
             round(float(row["val_accuracy"]) * 50), abs=1e-4
         )
+
+
+@pytest.mark.slow
+def test_report_quotes_numbers_from_the_histories(grid_run):
+    _, run_dir = grid_run
+    report = (run_dir / "report.md").read_text()
+    histories = read_csv(run_dir / "histories.csv")
+    last = {row["label"]: row for row in histories}  # one epoch: last = best
+    best = max(last.values(), key=lambda row: float(row["val_accuracy"]))
+    assert (
+        f"**{best['label']}**, {float(best['val_accuracy']):.4f} at epoch 1" in report
+    )
+    for name, row in last.items():
+        gap = float(row["accuracy"]) - float(row["val_accuracy"])
+        assert f"{name}: {gap:.4f}" in report
+        assert f"| {name} |" in report
+    for figure in (
+        "val_accuracy",
+        "val_loss",
+        "overfitting_accuracy",
+        "overfitting_loss",
+    ):
+        assert f"]({'plots'}/{figure}.png)" in report
+        assert (run_dir / "plots" / f"{figure}.png").is_file()

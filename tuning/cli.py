@@ -60,8 +60,11 @@ def run_command(
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, or an argument error already printed.
         return e.code
-    level = logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    # Only this tool's own diagnostics at INFO: libraries stay at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("tuning").setLevel(
+        logging.WARNING if args.quiet else logging.INFO
+    )
     try:
         return command(args)
     except UsageError as e:

@@ -11,7 +11,7 @@ from hypermodels import VARIANTS_BY_NAME, SentimentHyperModel
 from tuning.data import holdout_split, load_imdb
 from tuning.oracles import VariantGridOracle
 from tuning.plot import write_plots
-from tuning.reports import write_reports
+from tuning.reports import write_markdown_report, write_reports
 from tuning.run_dir import RunDir, StudySettings
 from tuning.tuner import StudyTuner
 
@@ -76,5 +76,5 @@ def run_study(
         verbose=verbose,
     )
     rows = write_reports(run_dir)
-    write_plots(run_dir)
+    write_markdown_report(run_dir, rows, write_plots(run_dir))
     return rows

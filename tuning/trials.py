@@ -18,6 +18,11 @@ from tuning.run_dir import RunDir
 VARIANT_KEY = "variant"
 
 
+def best_epoch(values: list[float]) -> int:
+    """The 1-based epoch of the highest value (the first, on ties)."""
+    return max(range(len(values)), key=values.__getitem__) + 1
+
+
 def trial_label(trial_id: str, values: dict) -> str:
     """Names a trial: its variant name in grid mode, else `trial <id>`."""
     return values.get(VARIANT_KEY) or f"trial {trial_id}"

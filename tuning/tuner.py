@@ -7,6 +7,7 @@ import json
 import keras
 import keras_tuner as kt
 
+from tuning.callbacks import HParamsLogger
 from tuning.run_dir import RunDir
 from tuning.trials import trial_label
 
@@ -62,6 +63,7 @@ class StudyTuner(kt.Tuner):
                     str(self.run_dir.history_csv(trial.trial_id, execution))
                 ),
                 keras.callbacks.TensorBoard(log_dir=str(board_dir)),
+                HParamsLogger(str(board_dir), hp.values, session_name=label),
             ]
             history = self.hypermodel.fit(
                 hp, model, *fit_args, callbacks=callbacks, **fit_kwargs

@@ -1,0 +1,198 @@
+"""Benchmark: the notebook's training loop vs `python -m tuning.search --mode grid`.
+
+Runs, on the same data and alternating, (a) a faithful reference of the
+notebook's loop -- plain Keras on the TensorFlow backend, one
+`model.fit(x_train, y_train, epochs, validation_data=test, batch_size=32)` per
+variant -- and (b) the tool's grid search with its defaults. Each run is a fresh
+process, timed from start to exit (imports and data loading included), with its
+peak resident memory. Prints each run, then medians, every variant's best
+val_accuracy side by side, and the speed ratio (a) / (b). Finally, the tool's
+peak memory after one trial is compared with its peak after all of them.
+
+    python benchmarks/bench_grid.py                 # the full study, 10 epochs
+    python benchmarks/bench_grid.py --quick         # 2 variants, 2 epochs
+    python benchmarks/bench_grid.py --repeats 3 --data ../shared/data/imdb.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb.npz"
+
+
+def reference_loop(variant_names, epochs, data_path, limit):
+    """The notebook's loop, in this process: one plain `model.fit` per variant.
+
+    Returns:
+        Variant name -> best val_accuracy over the epochs.
+    """
+    import keras
+
+    from tuning.data import load_imdb
+
+    data = load_imdb(data_path)
+    if limit:
+        data = data.head(limit)
+    best = {}
+    for name in variant_names:
+        v = VARIANTS_BY_NAME[name]
+        regularizer = keras.regularizers.L2(v.l2) if v.l2 else None
+        model = keras.Sequential([keras.layers.Embedding(10_000, 64)])
+        model.add(keras.layers.GlobalAveragePooling1D())
+        for _ in range(v.hidden_layers):
+            model.add(
+                keras.layers.Dense(
+                    v.units, v.activation, kernel_regularizer=regularizer
+                )
+            )
+            if v.dropout:
+                model.add(keras.layers.Dropout(v.dropout))
+        model.add(keras.layers.Dense(1, activation="sigmoid"))
+        model.compile(optimizer="adam", loss=v.loss, metrics=["binary_accuracy"])
+        history = model.fit(
+            data.x_train,
+            data.y_train,
+            epochs=epochs,
+            batch_size=32,
+            validation_data=(data.x_test, data.y_test),
+            verbose=0,
+        )
+        best[name] = max(history.history["val_binary_accuracy"])
+    return best
+
+
+def timed(command, env=None):
+    """Runs `command`; returns (wall seconds, peak RSS in MiB, stdout)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
+    stdout = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"benchmark run failed: {' '.join(command)}")
+    return wall, usage.ru_maxrss / 1024, stdout
+
+
+def run_reference(args):
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    command = [sys.executable, __file__, "--child-reference", *common_flags(args)]
+    wall, rss, stdout = timed(command, env)
+    return wall, rss, json.loads(stdout.strip().splitlines()[-1])
+
+
+def run_tool(args, variants, logdir):
+    command = [sys.executable, "-m", "tuning.search", "--mode", "grid"]
+    command += ["--epochs", str(args.epochs), "--variants", ",".join(variants)]
+    command += ["--data", str(args.data), "--logdir", str(logdir), "--overwrite", "-q"]
+    command += ["--limit", str(args.limit)] if args.limit else []
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    wall, rss, _ = timed(command, env)
+    with open(Path(logdir) / "grid" / "results.csv", newline="") as f:
+        best = {
+            row["label"]: float(row["best_val_accuracy"]) for row in csv.DictReader(f)
+        }
+    return wall, rss, best
+
+
+def common_flags(args):
+    flags = ["--epochs", str(args.epochs), "--variants", ",".join(args.variants)]
+    flags += ["--data", str(args.data)]
+    return flags + (["--limit", str(args.limit)] if args.limit else [])
+
+
+def report(args, runs):
+    epochs = args.epochs * len(args.variants)
+    print(f"\nmedians of {args.repeats} run(s) each:")
+    print(f"{'':12}{'wall s':>9}{'s/epoch':>9}{'peak RSS MiB':>14}")
+    medians = {}
+    for kind in ("reference", "tool"):
+        wall = statistics.median(r[0] for r in runs[kind])
+        rss = statistics.median(r[1] for r in runs[kind])
+        medians[kind] = wall
+        print(f"{kind:12}{wall:9.1f}{wall / epochs:9.2f}{rss:14.0f}")
+    print(f"\n{'variant':20}{'reference':>11}{'tool':>8}   best val_accuracy (median)")
+    for name in args.variants:
+        ref = statistics.median(r[2][name] for r in runs["reference"])
+        tool = statistics.median(r[2][name] for r in runs["tool"])
+        print(f"{name:20}{ref:11.4f}{tool:8.4f}")
+    ratio = medians["reference"] / medians["tool"]
+    print(f"\nspeed ratio (reference / tool): {ratio:.2f}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--variants", default=",".join(v.name for v in VARIANTS))
+    parser.add_argument("--limit", type=int, help="reviews per split (default all)")
+    parser.add_argument("--repeats", type=int, default=1, help="alternating pairs")
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("IMDB_DATA", DEFAULT_DATA))
+    )
+    parser.add_argument("--quick", action="store_true", help="2 variants, 2 epochs")
+    parser.add_argument(
+        "--child-reference", action="store_true", help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.variants = 2, "Baseline,MSE Loss"
+    args.variants = args.variants.split(",")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.child_reference:
+        print(
+            json.dumps(
+                reference_loop(args.variants, args.epochs, args.data, args.limit)
+            )
+        )
+        return 0
+    print(
+        f"{len(args.variants)} variants x {args.epochs} epochs, data {args.data}, "
+        f"limit {args.limit or 'none'}, {os.cpu_count()} CPUs"
+    )
+    runs = {"reference": [], "tool": []}
+    with tempfile.TemporaryDirectory() as logdir:
+        for repeat in range(args.repeats):
+            for kind in ("reference", "tool"):
+                if kind == "reference":
+                    result = run_reference(args)
+                else:
+                    result = run_tool(args, args.variants, logdir)
+                runs[kind].append(result)
+                wall, rss, _ = result
+                print(
+                    f"run {repeat + 1} {kind:9}: {wall:7.1f} s, {rss:6.0f} MiB",
+                    flush=True,
+                )
+        report(args, runs)
+        _, one_trial_rss, _ = run_tool(args, args.variants[:1], logdir)
+    all_trials_rss = statistics.median(r[1] for r in runs["tool"])
+    growth = all_trials_rss / one_trial_rss - 1
+    print(
+        f"tool peak RSS: {one_trial_rss:.0f} MiB after 1 trial, "
+        f"{all_trials_rss:.0f} MiB after {len(args.variants)} ({growth:+.1%})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Keras callbacks that record trials for TensorBoard on every backend."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+
+class HParamsLogger(keras.callbacks.Callback):
+    """Writes a trial's hyperparameters and best metrics for TensorBoard's HParams.
+
+    Keras Tuner writes HParams only on the TensorFlow backend; this callback
+    writes them whatever backend trains the model (TensorFlow is installed
+    either way). It records the hyperparameters when training begins, under
+    `session_name`, and at its end the scalars `best_val_accuracy` and
+    `best_epoch` (1-based), which the HParams table shows beside the last
+    train and validation loss and accuracy that `keras.callbacks.TensorBoard`
+    writes into the same directory.
+
+    Args:
+        log_dir: the trial's TensorBoard directory (its HParams session).
+        hparams: hyperparameter name -> value (bool, int, float or str).
+        session_name: the name the HParams table shows for the trial.
+        monitor: the metric whose best value is recorded. Defaults to
+            `val_accuracy`.
+    """
+
+    def __init__(
+        self,
+        log_dir: str,
+        hparams: dict,
+        session_name: str,
+        monitor: str = "val_accuracy",
+    ):
+        super().__init__()
+        self.log_dir = log_dir
+        self.hparams = dict(hparams)
+        self.session_name = session_name
+        self.monitor = monitor
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+        from tensorboard.plugins.hparams import api as hparams_api
+
+        self.best_value = -math.inf
+        self.best_epoch = 0
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+        with self.writer.as_default():
+            hparams_api.hparams(self.hparams, trial_id=self.session_name)
+        self.writer.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is not None and value > self.best_value:
+            self.best_value, self.best_epoch = float(value), epoch + 1
+
+    def on_train_end(self, logs=None):
+        import tensorflow as tf
+
+        if self.best_epoch:
+            with self.writer.as_default():
+                tf.summary.scalar(f"best_{self.monitor}", self.best_value, step=0)
+                tf.summary.scalar("best_epoch", self.best_epoch, step=0)
+        self.writer.close()
