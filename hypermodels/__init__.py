@@ -1,17 +1,21 @@
 """Search spaces for the IMDB sentiment classifier.
 
 `SentimentHyperModel` is imported on first use, so that reading the variants
-(for instance to validate command-line flags) does not import Keras.
+and spaces (for instance to validate command-line flags) does not import Keras.
 """
 
-from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant, grid_choices
+from hypermodels.space import WIDE_SPACE, SpaceError, grid_space, load_space
+from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant
 
 __all__ = [
     "VARIANTS",
     "VARIANTS_BY_NAME",
+    "WIDE_SPACE",
     "SentimentHyperModel",
+    "SpaceError",
     "Variant",
-    "grid_choices",
+    "grid_space",
+    "load_space",
 ]
 
 

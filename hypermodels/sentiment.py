@@ -2,57 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import keras
 import keras_tuner as kt
 
-from hypermodels.variants import grid_choices
+from hypermodels.space import INTEGER, grid_space
 
 VOCAB_SIZE = 10_000
-EMBEDDING_DIM = 64
 
 
 class SentimentHyperModel(kt.HyperModel):
     """Embedding -> average pooling -> N x Dense (+L2, +Dropout) -> sigmoid.
 
-    Hyperparameters: `hidden_layers`, `units`, `activation`, `loss`, `dropout`
-    (0 = no `Dropout` layer) and `l2` (0 = no regularizer). Each is a
-    `Choice` over the values in `choices`.
+    Hyperparameters: `hidden_layers`, `units` (every hidden layer's width),
+    `activation`, `loss`, `dropout_on` and `dropout`, `l2_on` and `l2`,
+    `learning_rate` (Adam) and `embedding_dim`. The rates of dropout and L2
+    exist only in trials that have them (`hp.conditional_scope`), so they are
+    never recorded for a trial without them.
 
     Args:
-        choices: hyperparameter name -> the values it may take; the first is
-            the default. Defaults to the values of the nine study variants.
+        space: hyperparameter name -> its values, in the format of
+            `hypermodels.space`. Defaults to the nine grid variants' values.
         vocab_size: input vocabulary size. Defaults to 10,000.
-        embedding_dim: embedding width. Defaults to 64.
+        steps_per_execution: batches per compiled training step; it changes
+            speed, not the math. Defaults to 1.
     """
 
     def __init__(
         self,
-        choices: Mapping[str, Sequence] | None = None,
+        space: dict | None = None,
         vocab_size: int = VOCAB_SIZE,
-        embedding_dim: int = EMBEDDING_DIM,
+        steps_per_execution: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.choices = dict(choices or grid_choices())
+        self.space = dict(space or grid_space())
         self.vocab_size = vocab_size
-        self.embedding_dim = embedding_dim
+        self.steps_per_execution = steps_per_execution
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        def choose(name):
-            return hp.Choice(name, self.choices[name])
-
-        hidden_layers = choose("hidden_layers")
-        units = choose("units")
-        activation = choose("activation")
-        loss = choose("loss")
-        dropout = choose("dropout")
-        l2 = choose("l2")
+        hidden_layers = self._declare(hp, "hidden_layers")
+        units = self._declare(hp, "units")
+        activation = self._declare(hp, "activation")
+        dropout = self._declare_optional(hp, "dropout")
+        l2 = self._declare_optional(hp, "l2")
 
         model = keras.Sequential(name="imdb_sentiment")
         model.add(keras.Input(shape=(None,), dtype="int32"))
-        model.add(keras.layers.Embedding(self.vocab_size, self.embedding_dim))
+        model.add(
+            keras.layers.Embedding(self.vocab_size, self._declare(hp, "embedding_dim"))
+        )
         model.add(keras.layers.GlobalAveragePooling1D())
         for _ in range(hidden_layers):
             model.add(
@@ -66,8 +64,35 @@ class SentimentHyperModel(kt.HyperModel):
                 model.add(keras.layers.Dropout(dropout))
         model.add(keras.layers.Dense(1, activation="sigmoid"))
         model.compile(
-            optimizer=keras.optimizers.Adam(),
-            loss=loss,
+            optimizer=keras.optimizers.Adam(self._declare(hp, "learning_rate")),
+            loss=self._declare(hp, "loss"),
             metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+            steps_per_execution=self.steps_per_execution,
         )
         return model
+
+    def _declare(self, hp: kt.HyperParameters, name: str):
+        """Declares `name` as its space entry says and returns its value."""
+        spec = self.space[name]
+        if isinstance(spec, list):
+            return hp.Choice(name, spec)
+        if "values" in spec:
+            return hp.Choice(name, spec["values"])
+        sampling = spec.get("sampling", "linear")
+        if name in INTEGER:
+            return hp.Int(name, spec["min"], spec["max"], sampling=sampling)
+        return hp.Float(name, spec["min"], spec["max"], sampling=sampling)
+
+    def _declare_optional(self, hp: kt.HyperParameters, name: str) -> float:
+        """Declares a rate that may be off; returns 0 when off."""
+        spec = self.space[name]
+        can_be_on = isinstance(spec, list) or "values" in spec or "min" in spec
+        if not can_be_on:
+            return 0.0
+        if isinstance(spec, dict) and spec.get("off"):
+            on = hp.Boolean(f"{name}_on")
+            # Entered even when off, so that Keras Tuner learns the condition.
+            with hp.conditional_scope(f"{name}_on", [True]):
+                rate = self._declare(hp, name)
+            return rate if on else 0.0
+        return self._declare(hp, name)

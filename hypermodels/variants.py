@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 LOSSES = ("binary_crossentropy", "mse")
-ACTIVATIONS = ("relu", "tanh")
+ACTIVATIONS = ("relu", "tanh", "gelu", "elu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Variant:
         loss: training loss, a Keras loss name.
         dropout: rate of the `Dropout` after each hidden layer; 0 means off.
         l2: L2 kernel-regularization factor of each hidden layer; 0 means off.
+        learning_rate: Adam's learning rate (Keras' default).
+        embedding_dim: width of the word embedding.
     """
 
     name: str
@@ -33,11 +35,21 @@ class Variant:
     loss: str = "binary_crossentropy"
     dropout: float = 0.0
     l2: float = 0.0
+    learning_rate: float = 0.001
+    embedding_dim: int = 64
 
-    def hyperparameters(self) -> dict[str, int | float | str]:
-        """Returns the hyperparameter values, keyed by hyperparameter name."""
+    def hyperparameters(self) -> dict[str, bool | int | float | str]:
+        """Returns the values keyed by hyperparameter name.
+
+        Dropout and L2 are recorded as `dropout_on` / `l2_on`, with the rate
+        only when on, as `hypermodels.SentimentHyperModel` declares them.
+        """
         values = dataclasses.asdict(self)
         del values["name"]
+        for name in ("dropout", "l2"):
+            values[f"{name}_on"] = bool(values[name])
+            if not values[name]:
+                del values[name]
         return values
 
 
@@ -58,16 +70,3 @@ VARIANTS: tuple[Variant, ...] = (
 )
 
 VARIANTS_BY_NAME: dict[str, Variant] = {v.name: v for v in VARIANTS}
-
-
-def grid_choices() -> dict[str, list]:
-    """Returns each hyperparameter's values over the nine variants, Baseline's first.
-
-    Baseline's value comes first so that it is the hyperparameter's default.
-    """
-    choices: dict[str, list] = {}
-    for variant in VARIANTS:
-        for name, value in variant.hyperparameters().items():
-            if value not in choices.setdefault(name, []):
-                choices[name].append(value)
-    return choices

@@ -2,7 +2,13 @@ import keras
 import keras_tuner as kt
 import pytest
 
-from hypermodels import VARIANTS, VARIANTS_BY_NAME, SentimentHyperModel, grid_choices
+from hypermodels import (
+    VARIANTS,
+    VARIANTS_BY_NAME,
+    WIDE_SPACE,
+    SentimentHyperModel,
+    grid_space,
+)
 
 
 def build(variant):
@@ -29,18 +35,38 @@ def test_the_nine_documented_variants_in_order():
         "units": 64,
         "activation": "relu",
         "loss": "binary_crossentropy",
-        "dropout": 0.0,
-        "l2": 0.0,
+        "dropout_on": False,
+        "l2_on": False,
+        "learning_rate": 0.001,
+        "embedding_dim": 64,
     }
+    assert VARIANTS_BY_NAME["Dropout"].hyperparameters()["dropout"] == 0.5
+    assert VARIANTS_BY_NAME["L2 Regularization"].hyperparameters()["l2"] == 0.001
     assert VARIANTS_BY_NAME["64 Units"].hyperparameters() == baseline
 
 
-def test_grid_choices_default_to_baseline():
-    baseline = VARIANTS_BY_NAME["Baseline"].hyperparameters()
-    choices = grid_choices()
-    assert {name: values[0] for name, values in choices.items()} == baseline
-    assert choices["hidden_layers"] == [2, 1, 3]
-    assert choices["l2"] == [0.0, 0.001]
+def test_grid_space_defaults_to_baseline():
+    hp = kt.HyperParameters()
+    SentimentHyperModel(grid_space()).build(hp)
+    assert hp.values == VARIANTS_BY_NAME["Baseline"].hyperparameters()
+    assert grid_space()["hidden_layers"] == [2, 1, 3]
+    assert grid_space()["l2"] == {"values": [0.001], "off": True}
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_every_variant_is_a_point_of_the_wide_space(variant):
+    hp = kt.HyperParameters()
+    hp.values.update(variant.hyperparameters())
+    SentimentHyperModel(WIDE_SPACE).build(hp)  # declares the wide space
+    space = {declared.name: declared for declared in hp.space}
+    for name, value in variant.hyperparameters().items():
+        declared = space[name]
+        if isinstance(declared, kt.engine.hyperparameters.Choice):
+            assert value in declared.values, name
+        elif isinstance(declared, kt.engine.hyperparameters.Boolean):
+            assert isinstance(value, bool), name
+        else:
+            assert declared.min_value <= value <= declared.max_value, name
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
@@ -48,7 +74,7 @@ def test_variant_builds_its_network(variant):
     model = build(variant)
     layers = model.layers
     assert isinstance(layers[0], keras.layers.Embedding)
-    assert (layers[0].input_dim, layers[0].output_dim) == (10_000, 64)
+    assert layers[0].input_dim == 10_000
     assert isinstance(layers[1], keras.layers.GlobalAveragePooling1D)
     dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
     hidden, output = dense[:-1], dense[-1]
@@ -70,5 +96,6 @@ def test_variant_builds_its_network(variant):
             assert isinstance(layers[layers.index(d) - 1], keras.layers.Dense)
     assert output.units == 1 and output.activation.__name__ == "sigmoid"
     assert model.loss == variant.loss
+    assert model.layers[0].output_dim == variant.embedding_dim
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.001)

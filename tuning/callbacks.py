@@ -24,6 +24,8 @@ class HParamsLogger(keras.callbacks.Callback):
         session_name: the name the HParams table shows for the trial.
         monitor: the metric whose best value is recorded. Defaults to
             `val_accuracy`.
+        mode: `max` if higher `monitor` values are better, else `min`.
+            Defaults to `max`.
     """
 
     def __init__(
@@ -32,18 +34,20 @@ class HParamsLogger(keras.callbacks.Callback):
         hparams: dict,
         session_name: str,
         monitor: str = "val_accuracy",
+        mode: str = "max",
     ):
         super().__init__()
         self.log_dir = log_dir
         self.hparams = dict(hparams)
         self.session_name = session_name
         self.monitor = monitor
+        self.sign = 1.0 if mode == "max" else -1.0
 
     def on_train_begin(self, logs=None):
         import tensorflow as tf
         from tensorboard.plugins.hparams import api as hparams_api
 
-        self.best_value = -math.inf
+        self.best_value = -self.sign * math.inf
         self.best_epoch = 0
         self.writer = tf.summary.create_file_writer(self.log_dir)
         with self.writer.as_default():
@@ -53,7 +57,7 @@ class HParamsLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         value = logs.get(self.monitor)
-        if value is not None and value > self.best_value:
+        if value is not None and self.sign * value > self.sign * self.best_value:
             self.best_value, self.best_epoch = float(value), epoch + 1
 
     def on_train_end(self, logs=None):

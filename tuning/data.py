@@ -214,3 +214,65 @@ def holdout_split(
         chosen = rng.choice(members, size=round(fraction * len(members)), replace=False)
         holdout[chosen] = True
     return (x[~holdout], y[~holdout]), (x[holdout], y[holdout])
+
+
+# What the dataset's text went through before ranking (shared/data/README.md):
+# Keras' punctuation filter plus tab and newline become spaces, then lowercase.
+_FILTERED = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+_TO_SPACES = str.maketrans(_FILTERED, " " * len(_FILTERED))
+WORD_INDEX_FILE = "imdb_word_index.json"
+
+
+def load_word_index(data_path: Path | None) -> dict[str, int]:
+    """The word -> rank mapping of the data: `imdb_word_index.json` beside a
+    local `imdb.npz`, else Keras' download.
+
+    Raises:
+        DataError: if neither can be had.
+    """
+    import json
+
+    if data_path is not None:
+        local = Path(data_path).with_name(WORD_INDEX_FILE)
+        if local.is_file():
+            return json.loads(local.read_text())
+    import keras
+
+    try:
+        return keras.datasets.imdb.get_word_index()
+    except Exception as e:  # get_file wraps network errors in plain Exception.
+        raise DataError(
+            f"No {WORD_INDEX_FILE} beside the data file and the download failed "
+            f"({type(e).__name__}: {e}). Put {WORD_INDEX_FILE} next to imdb.npz."
+        ) from None
+
+
+def encode_reviews(
+    texts: list[str],
+    word_index: dict[str, int],
+    num_words: int = NUM_WORDS,
+    maxlen: int = SEQUENCE_LENGTH,
+) -> np.ndarray:
+    """Tokenizes raw reviews the way the dataset was, then pads them.
+
+    Words are lowercased and split after the dataset's punctuation filter;
+    words the index lacks are dropped (as unseen test words were), rarer ones
+    than `num_words` become the OOV index, and the start character leads.
+
+    Returns:
+        An int32 array of shape `(len(texts), maxlen)`.
+    """
+    from keras.utils import pad_sequences
+
+    sequences = []
+    for text in texts:
+        ranks = [
+            word_index[w]
+            for w in text.translate(_TO_SPACES).lower().split()
+            if w in word_index
+        ]
+        ids = [
+            r + _INDEX_FROM if r + _INDEX_FROM < num_words else _OOV_CHAR for r in ranks
+        ]
+        sequences.append([_START_CHAR, *ids])
+    return pad_sequences(sequences, maxlen=maxlen)

@@ -14,7 +14,7 @@ HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 SUMMARY_COLUMNS = (
     "trial_id", "label", "status", "epochs", "final_accuracy", "final_loss",
     "best_val_accuracy", "best_epoch", "final_val_accuracy", "final_val_loss",
-    "test_accuracy", "test_loss", "protocol",
+    "test_accuracy", "test_loss", "message", "protocol",
 )  # fmt: skip
 
 
@@ -46,6 +46,8 @@ def result_row(record: TrialRecord, protocol: str) -> dict:
             final_val_loss=history["val_loss"][-1],
         )
     row.update(record.test)
+    if record.status == "FAILED" and record.message:
+        row["message"] = record.message.strip().splitlines()[-1]
     row["protocol"] = protocol
     return row
 

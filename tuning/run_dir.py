@@ -33,6 +33,13 @@ class StudySettings:
         limit: reviews per split used, or `None` for all.
         data: where the reviews came from.
         backend: the Keras backend that trained the models.
+        objective: the metric the search optimizes.
+        max_trials: trials of a random or Bayesian search.
+        seed: the oracle's seed (random, Bayesian, Hyperband).
+        early_stopping: `EarlyStopping` patience, or `None`.
+        executions_per_trial: models trained per trial (metrics averaged).
+        space: the search space (`hypermodels.space` format), or `None` for
+            the grid's.
     """
 
     mode: str
@@ -44,6 +51,12 @@ class StudySettings:
     limit: int | None
     data: str
     backend: str
+    objective: str = "val_accuracy"
+    max_trials: int | None = None
+    seed: int | None = None
+    early_stopping: int | None = None
+    executions_per_trial: int = 1
+    space: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -99,6 +112,11 @@ class RunDir:
 
     def test_metrics(self, trial_id: str, execution: int) -> Path:
         return self.trial_dir(trial_id) / f"test_metrics_{execution}.json"
+
+    @property
+    def best_model(self) -> Path:
+        """The best trial's model, saved with what it needs to read raw text."""
+        return self.root / "best_model"
 
     def read_settings(self) -> StudySettings:
         return StudySettings.from_json(self.study.read_text())

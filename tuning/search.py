@@ -24,7 +24,8 @@ from tuning.run_dir import (
 
 logger = logging.getLogger(__name__)
 
-MODES = ("grid",)
+MODES = ("grid", "random", "bayesian", "hyperband")
+OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 BACKENDS = ("tensorflow", "jax", "torch")
 # Measured on 2 cores: JAX trains this model ~3.6x faster than TensorFlow.
 DEFAULT_BACKEND = "jax"
@@ -58,6 +59,16 @@ def fraction(text: str) -> float:
     return value
 
 
+def space_file(text: str) -> dict:
+    """An argparse `type=`: a JSON search-space file, validated."""
+    from hypermodels.space import SpaceError, load_space
+
+    try:
+        return load_space(text)
+    except SpaceError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def run_name(text: str) -> str:
     """An argparse `type=`: a directory name, not a path."""
     if not text or text in (".", "..") or os.sep in text or "/" in text:
@@ -74,7 +85,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--mode", choices=MODES, default="grid", help="search mode")
     parser.add_argument(
-        "--epochs", type=cli.positive_int, default=10, help="epochs per trial"
+        "--epochs",
+        type=cli.positive_int,
+        default=10,
+        help="epochs per trial (Hyperband: the most any trial gets)",
+    )
+    parser.add_argument(
+        "--max-trials",
+        type=cli.positive_int,
+        default=10,
+        help="trials of a random or Bayesian search (default 10)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=cli.positive_int,
+        help="seed of the random, Bayesian or Hyperband search: the same seed "
+        "proposes the same trials (default: a random one, recorded in study.json)",
+    )
+    parser.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="val_accuracy",
+        help="metric to optimize; losses are minimized (default val_accuracy)",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=cli.positive_int,
+        metavar="PATIENCE",
+        help="stop a trial after PATIENCE epochs without a better objective, "
+        "keeping its best weights",
+    )
+    parser.add_argument(
+        "--executions-per-trial",
+        type=cli.positive_int,
+        default=1,
+        help="models trained per trial; their metrics are averaged",
+    )
+    parser.add_argument(
+        "--space",
+        type=space_file,
+        metavar="FILE",
+        help="JSON search space for random, Bayesian and Hyperband searches; "
+        "its entries replace the default ones",
     )
     parser.add_argument(
         "--data",
@@ -123,13 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def search(args: argparse.Namespace) -> int:
     """Runs (or resumes) the study that `args` describe and prints its results."""
+    from hypermodels.space import WIDE_SPACE
     from tuning.data import resolve_data_path
 
+    if args.mode == "grid" and args.space:
+        raise UsageError("--space applies to random, bayesian and hyperband modes.")
     run_dir = RunDir(args.logdir / (args.run_name or args.mode))
     data_path = resolve_data_path(args.data)
+    grid = args.mode == "grid"
     settings = StudySettings(
         mode=args.mode,
-        variants=tuple(v.name for v in args.variants),
+        variants=tuple(v.name for v in args.variants) if grid else (),
         epochs=args.epochs,
         batch_size=BATCH_SIZE,
         protocol=HOLDOUT_VALIDATION if args.validation_split else TEST_AS_VALIDATION,
@@ -137,6 +193,12 @@ def search(args: argparse.Namespace) -> int:
         limit=args.limit,
         data=str(data_path.resolve()) if data_path else "keras.datasets.imdb",
         backend=args.backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND,
+        objective=args.objective,
+        max_trials=None if args.mode in ("grid", "hyperband") else args.max_trials,
+        seed=None if grid else _seed(args.seed, run_dir, args.overwrite),
+        early_stopping=args.early_stopping,
+        executions_per_trial=args.executions_per_trial,
+        space=None if grid else (args.space or WIDE_SPACE),
     )
     _check_resumable(run_dir, settings, args.overwrite)
     _select_backend(settings.backend)
@@ -150,6 +212,17 @@ def search(args: argparse.Namespace) -> int:
     print(format_table(rows, run_dir.read_settings()))
     print(f"\nResults, histories and plots: {run_dir.root}")
     return 0
+
+
+def _seed(seed: int | None, run_dir: RunDir, overwrite: bool) -> int:
+    """The given seed; else the resumed run's; else a fresh one to record."""
+    if seed is not None:
+        return seed
+    if not overwrite and run_dir.study.is_file():
+        return run_dir.read_settings().seed
+    import random
+
+    return random.randint(1, 2**31 - 1)
 
 
 def _check_resumable(run_dir: RunDir, settings: StudySettings, overwrite: bool):

@@ -8,8 +8,9 @@ from pathlib import Path
 import keras
 
 from hypermodels import VARIANTS_BY_NAME, SentimentHyperModel
-from tuning.data import holdout_split, load_imdb
-from tuning.oracles import VariantGridOracle
+from tuning.best_model import export_best_model
+from tuning.data import holdout_split, load_imdb, load_word_index
+from tuning.oracles import make_oracle
 from tuning.plot import write_plots
 from tuning.reports import write_markdown_report, write_reports
 from tuning.run_dir import RunDir, StudySettings
@@ -17,7 +18,6 @@ from tuning.tuner import StudyTuner
 
 logger = logging.getLogger(__name__)
 
-OBJECTIVE = "val_accuracy"
 SPLIT_SEED = 0
 
 
@@ -57,14 +57,21 @@ def run_study(
     else:
         validation, test_data = test, None
 
-    oracle = VariantGridOracle(
-        [VARIANTS_BY_NAME[name] for name in settings.variants], objective=OBJECTIVE
+    oracle = make_oracle(
+        settings.mode,
+        objective=settings.objective,
+        variants=[VARIANTS_BY_NAME[name] for name in settings.variants],
+        max_trials=settings.max_trials,
+        epochs=settings.epochs,
+        seed=settings.seed,
     )
     tuner = StudyTuner(
         oracle,
-        SentimentHyperModel(),
+        SentimentHyperModel(settings.space),
         run_dir,
         test_data=test_data,
+        early_stopping=settings.early_stopping,
+        executions_per_trial=settings.executions_per_trial,
         overwrite=overwrite,
     )
     run_dir.write_settings(settings)
@@ -77,4 +84,5 @@ def run_study(
     )
     rows = write_reports(run_dir)
     write_markdown_report(run_dir, rows, write_plots(run_dir))
+    export_best_model(tuner, run_dir, load_word_index(data_path))
     return rows

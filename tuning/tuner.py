@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import keras
 import keras_tuner as kt
@@ -23,11 +24,20 @@ class StudyTuner(kt.Tuner):
     validation protocol), each trained model is evaluated on it once, at the
     end, into `trial_<id>/test_metrics_<execution>.json`.
 
+    The weights of each trial's best epoch go to Keras Tuner's checkpoint
+    file, so `get_best_models` works as for Keras Tuner's own tuners. A
+    trial whose loss turns NaN stops and is recorded as failed, with the
+    reason, and the search goes on. Hyperband's epoch budget
+    (`tuner/epochs`) is honoured by training from scratch for that many
+    epochs.
+
     Args:
         oracle: the `keras_tuner.Oracle` that proposes trials.
         hypermodel: builds and compiles the models.
         run_dir: the run directory; it is Keras Tuner's project directory.
         test_data: `(x, y)` evaluated once per trained model, or `None`.
+        early_stopping: patience in epochs of `keras.callbacks.EarlyStopping`
+            on the objective (restoring the best weights), or `None`.
         **kwargs: passed to `keras_tuner.Tuner`.
     """
 
@@ -37,6 +47,7 @@ class StudyTuner(kt.Tuner):
         hypermodel: kt.HyperModel,
         run_dir: RunDir,
         test_data: tuple | None = None,
+        early_stopping: int | None = None,
         **kwargs,
     ):
         super().__init__(
@@ -48,30 +59,62 @@ class StudyTuner(kt.Tuner):
         )
         self.run_dir = run_dir
         self.test_data = test_data
+        self.early_stopping = early_stopping
 
     def run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
         hp = trial.hyperparameters
-        label = trial_label(trial.trial_id, hp.values)
+        if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial
+            fit_kwargs = {**fit_kwargs, "epochs": hp.values["tuner/epochs"]}
         histories = []
         for execution in range(self.executions_per_trial):
             model = self._try_build(hp)
-            board_dir = self.run_dir.tensorboard / label
-            if self.executions_per_trial > 1:
-                board_dir = board_dir / f"execution_{execution}"
-            callbacks = [
-                keras.callbacks.CSVLogger(
-                    str(self.run_dir.history_csv(trial.trial_id, execution))
-                ),
-                keras.callbacks.TensorBoard(log_dir=str(board_dir)),
-                HParamsLogger(str(board_dir), hp.values, session_name=label),
-            ]
+            callbacks = self._callbacks(trial, execution)
             history = self.hypermodel.fit(
                 hp, model, *fit_args, callbacks=callbacks, **fit_kwargs
             )
+            _fail_on_nan(history)
             if self.test_data is not None:
                 self._evaluate_on_test(model, trial.trial_id, execution)
             histories.append(history)
         return histories
+
+    def _callbacks(self, trial, execution: int) -> list[keras.callbacks.Callback]:
+        objective = self.oracle.objective
+        label = trial_label(trial.trial_id, trial.hyperparameters.values)
+        board_dir = self.run_dir.tensorboard / label
+        if self.executions_per_trial > 1:
+            board_dir = board_dir / f"execution_{execution}"
+        callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.CSVLogger(
+                str(self.run_dir.history_csv(trial.trial_id, execution))
+            ),
+            keras.callbacks.TensorBoard(log_dir=str(board_dir)),
+            HParamsLogger(
+                str(board_dir),
+                trial.hyperparameters.values,
+                session_name=label,
+                monitor=objective.name,
+                mode=objective.direction,
+            ),
+            keras.callbacks.ModelCheckpoint(
+                self._get_checkpoint_fname(trial.trial_id),
+                monitor=objective.name,
+                mode=objective.direction,
+                save_best_only=True,
+                save_weights_only=True,
+            ),
+        ]
+        if self.early_stopping:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=objective.name,
+                    mode=objective.direction,
+                    patience=self.early_stopping,
+                    restore_best_weights=True,
+                )
+            )
+        return callbacks
 
     def _evaluate_on_test(self, model: keras.Model, trial_id: str, execution: int):
         x, y = self.test_data
@@ -79,3 +122,14 @@ class StudyTuner(kt.Tuner):
         self.run_dir.test_metrics(trial_id, execution).write_text(
             json.dumps({f"test_{k}": float(v) for k, v in metrics.items()}) + "\n"
         )
+
+
+def _fail_on_nan(history: keras.callbacks.History) -> None:
+    """Raises `FailedTrialError` if training stopped on a NaN loss."""
+    losses = history.history.get("loss", [])
+    for epoch, loss in enumerate(losses, start=1):
+        if not math.isfinite(loss):
+            raise kt.errors.FailedTrialError(
+                f"Loss became {loss} in epoch {epoch}; the trial is recorded as "
+                "failed and the search goes on."
+            )

@@ -1,0 +1,149 @@
+"""The search space, as data: which values each hyperparameter may take.
+
+A space maps each hyperparameter name to one of:
+
+- a list of values: a `Choice`, e.g. `["relu", "tanh"]`;
+- a range, `{"min": 16, "max": 256, "sampling": "log"}`: an `Int` (for
+  integer hyperparameters) or `Float`; `sampling` is `linear` (default) or
+  `log`;
+- for `dropout` and `l2`, either of those plus `"off": true`, which lets a
+  trial go without the layer or regularizer; `{"off": true}` alone means
+  always off. Whether it is on is the boolean hyperparameter `dropout_on`
+  (`l2_on`), and the rate is only recorded for trials that have it.
+
+`WIDE_SPACE` is the default of the random, Bayesian and Hyperband searches; a
+JSON file in this format (`--space FILE`) replaces any of its entries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from hypermodels.variants import ACTIVATIONS, LOSSES, VARIANTS
+
+INTEGER = ("hidden_layers", "units", "embedding_dim")
+REAL = ("learning_rate", "dropout", "l2")
+CATEGORICAL = {"activation": ACTIVATIONS, "loss": LOSSES}
+OPTIONAL = ("dropout", "l2")  # may be "off"
+NAMES = (*INTEGER, *REAL, *CATEGORICAL)
+
+WIDE_SPACE: dict[str, object] = {
+    "hidden_layers": {"min": 1, "max": 4},
+    "units": {"min": 16, "max": 256, "sampling": "log"},
+    "activation": list(ACTIVATIONS),
+    "loss": list(LOSSES),
+    "dropout": {"min": 0.0, "max": 0.6, "off": True},
+    "l2": {"min": 1e-6, "max": 1e-2, "sampling": "log", "off": True},
+    "learning_rate": {"min": 1e-4, "max": 1e-2, "sampling": "log"},
+    "embedding_dim": {"min": 16, "max": 128},
+}
+
+
+class SpaceError(ValueError):
+    """A search space file or entry that is not valid."""
+
+
+def grid_space() -> dict[str, object]:
+    """The nine variants' values of each hyperparameter, Baseline's first."""
+    space: dict[str, object] = {}
+    for variant in VARIANTS:
+        for name, value in variant.hyperparameters().items():
+            if name.endswith("_on"):
+                continue
+            values = space.setdefault(name, [])
+            if value not in values:
+                values.append(value)
+    for name in OPTIONAL:
+        on = [v for v in space.pop(name, []) if v]
+        space[name] = {"values": on, "off": True} if on else {"off": True}
+    return space
+
+
+def load_space(path: str | Path) -> dict[str, object]:
+    """Reads a JSON space file over `WIDE_SPACE` and validates the result.
+
+    Raises:
+        SpaceError: if the file is not JSON or an entry is invalid.
+    """
+    try:
+        overrides = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SpaceError(f"cannot read space file {str(path)!r}: {e}") from None
+    if not isinstance(overrides, dict):
+        raise SpaceError(f"space file {str(path)!r} must hold a JSON object")
+    space = {**WIDE_SPACE, **overrides}
+    validate_space(space)
+    return space
+
+
+def validate_space(space: dict) -> None:
+    """Checks every entry of `space`; raises `SpaceError` naming the first bad one."""
+    unknown = sorted(set(space) - set(NAMES))
+    if unknown:
+        raise SpaceError(f"unknown hyperparameter(s) {unknown}; expected {list(NAMES)}")
+    for name, spec in space.items():
+        _validate_entry(name, spec)
+
+
+def _validate_entry(name: str, spec) -> None:
+    if name in CATEGORICAL:
+        allowed = CATEGORICAL[name]
+        if not isinstance(spec, list) or not spec or set(spec) - set(allowed):
+            raise SpaceError(
+                f"{name}: expected a non-empty list from {list(allowed)}, "
+                f"received {spec!r}"
+            )
+        return
+    if isinstance(spec, list):
+        spec = {"values": spec}
+    if not isinstance(spec, dict):
+        raise SpaceError(f"{name}: expected a list or an object, received {spec!r}")
+    keys = set(spec) - {"min", "max", "sampling", "values", "off"}
+    if keys or ("off" in spec and name not in OPTIONAL):
+        raise SpaceError(f"{name}: unexpected key(s) {sorted(keys) or ['off']}")
+    values = spec.get("values")
+    if values is not None:
+        _check_values(name, values)
+    elif "min" in spec or "max" in spec:
+        _check_range(name, spec)
+    elif not spec.get("off"):
+        raise SpaceError(f"{name}: give values, or min and max")
+
+
+def _check_values(name: str, values) -> None:
+    kind = int if name in INTEGER else (int, float)
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)
+    ):
+        raise SpaceError(
+            f"{name}: expected a non-empty list of numbers, received {values!r}"
+        )
+    for value in values:
+        _check_bounds(name, value)
+
+
+def _check_range(name: str, spec: dict) -> None:
+    low, high = spec.get("min"), spec.get("max")
+    kind = int if name in INTEGER else (int, float)
+    if not (isinstance(low, kind) and isinstance(high, kind) and low <= high):
+        raise SpaceError(f"{name}: expected numbers min <= max, received {spec!r}")
+    sampling = spec.get("sampling", "linear")
+    if sampling not in ("linear", "log"):
+        raise SpaceError(
+            f"{name}: sampling must be 'linear' or 'log', received {sampling!r}"
+        )
+    if sampling == "log" and low <= 0:
+        raise SpaceError(f"{name}: log sampling needs min > 0, received {low!r}")
+    _check_bounds(name, low)
+    _check_bounds(name, high)
+
+
+def _check_bounds(name: str, value) -> None:
+    if name == "dropout" and not 0 <= value < 1:
+        raise SpaceError(f"dropout: rates must be in [0, 1), received {value!r}")
+    if name != "dropout" and (value <= 0 or not math.isfinite(value)):
+        raise SpaceError(f"{name}: values must be positive, received {value!r}")
