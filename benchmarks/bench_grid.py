@@ -156,6 +156,12 @@ def parse_args(argv=None):
     return args
 
 
+def help_seconds(repeats=5):
+    """Median wall time of `python -m tuning.search --help`."""
+    command = [sys.executable, "-m", "tuning.search", "--help"]
+    return statistics.median(timed(command)[0] for _ in range(repeats))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.child_reference:
@@ -186,6 +192,7 @@ def main(argv=None):
         report(args, runs)
         _, one_trial_rss, _ = run_tool(args, args.variants[:1], logdir)
     all_trials_rss = statistics.median(r[1] for r in runs["tool"])
+    print(f"tuning.search --help: {help_seconds():.2f} s (median of 5)")
     growth = all_trials_rss / one_trial_rss - 1
     print(
         f"tool peak RSS: {one_trial_rss:.0f} MiB after 1 trial, "

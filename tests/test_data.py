@@ -9,6 +9,7 @@ from keras.src.datasets import imdb as keras_imdb
 from tuning.data import (
     NUM_WORDS,
     SEQUENCE_LENGTH,
+    encode_reviews,
     holdout_split,
     load_imdb,
     load_local_sequences,
@@ -129,3 +130,24 @@ def test_failed_download_says_how_to_pass_data(monkeypatch):
     monkeypatch.setattr(keras_imdb, "get_file", offline)
     with pytest.raises(DataError, match="Could not download.*--data PATH"):
         load_imdb()
+
+
+def test_encode_reviews_tokenizes_like_the_dataset():
+    word_index = {"the": 1, "film": 19, "wonderful": 386, "rare": 20_000}
+    (encoded,) = encode_reviews(["The film... WONDERFUL! unknownword rare"], word_index)
+    assert encoded.shape == (SEQUENCE_LENGTH,)
+    # start, the, film, wonderful (rank + 3); unknown dropped; rare -> OOV (2)
+    assert encoded[-5:].tolist() == [1, 4, 22, 389, 2]
+    assert not encoded[:-5].any()  # padded at the front
+
+
+def test_encoded_training_review_matches_the_stored_one(imdb_path, data):
+    """A review rebuilt from its words encodes to the dataset's own sequence."""
+    import json
+
+    word_index = json.loads(imdb_path.with_name("imdb_word_index.json").read_text())
+    words = {rank: word for word, rank in word_index.items()}
+    (x, _), _ = load_local_sequences(imdb_path, num_words=100_000)
+    text = " ".join(words[i - 3] for i in x[0][1:])
+    (encoded,) = encode_reviews([text], word_index)
+    np.testing.assert_array_equal(encoded, data.x_train[0])
