@@ -38,11 +38,10 @@ def start_tensorboard(logdir: Path, host: str = "127.0.0.1", port: int = 6006) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.ArgumentParser(
-        prog="python -m tuning.board",
-        description="Serve TensorBoard on a run's trials (scalars and HParams).",
+    parser = cli.run_dir_parser(
+        "python -m tuning.board",
+        "Serve TensorBoard on a run's trials (scalars and HParams).",
     )
-    parser.add_argument("run_dir", type=Path, help="a run directory, logs/<run-name>")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument(
         "--port", type=int, default=6006, help="port to serve on; 0 picks a free one"

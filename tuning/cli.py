@@ -34,6 +34,15 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def run_dir_parser(prog: str, description: str) -> ArgumentParser:
+    """A parser whose first argument is a run directory, e.g. `logs/grid`."""
+    from pathlib import Path
+
+    parser = ArgumentParser(prog=prog, description=description)
+    parser.add_argument("run_dir", type=Path, help="a run directory, logs/<run-name>")
+    return parser
+
+
 def positive_int(text: str) -> int:
     """An argparse `type=` for integers >= 1."""
     try:

@@ -184,12 +184,19 @@ def _download(num_words: int):
     """Keras' own loader; turns a failed download into a `DataError`."""
     import keras
 
+    return _downloaded(
+        lambda: keras.datasets.imdb.load_data(num_words=num_words),
+        f"When offline, pass --data PATH to a local imdb.npz (or set {DATA_ENV_VAR}).",
+    )
+
+
+def _downloaded(fetch, fix: str):
+    """Returns `fetch()`, a Keras download; a failure becomes a `DataError`."""
     try:
-        return keras.datasets.imdb.load_data(num_words=num_words)
+        return fetch()
     except Exception as e:  # get_file wraps network errors in plain Exception.
         raise DataError(
-            f"Could not download the IMDB data ({type(e).__name__}: {e}). When "
-            f"offline, pass --data PATH to a local imdb.npz (or set {DATA_ENV_VAR})."
+            f"Could not download from Keras ({type(e).__name__}: {e}). {fix}"
         ) from None
 
 
@@ -238,13 +245,10 @@ def load_word_index(data_path: Path | None) -> dict[str, int]:
             return json.loads(local.read_text())
     import keras
 
-    try:
-        return keras.datasets.imdb.get_word_index()
-    except Exception as e:  # get_file wraps network errors in plain Exception.
-        raise DataError(
-            f"No {WORD_INDEX_FILE} beside the data file and the download failed "
-            f"({type(e).__name__}: {e}). Put {WORD_INDEX_FILE} next to imdb.npz."
-        ) from None
+    return _downloaded(
+        keras.datasets.imdb.get_word_index,
+        f"Put {WORD_INDEX_FILE} next to the local imdb.npz.",
+    )
 
 
 def encode_reviews(

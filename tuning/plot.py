@@ -201,11 +201,10 @@ def _decorate(axes, title: str, ylabel: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.ArgumentParser(
-        prog="python -m tuning.plot",
-        description="Draw a run's learning curves as PNG files in RUN_DIR/plots.",
+    parser = cli.run_dir_parser(
+        "python -m tuning.plot",
+        "Draw a run's learning curves as PNG files in RUN_DIR/plots.",
     )
-    parser.add_argument("run_dir", type=Path, help="a run directory, logs/<run-name>")
     parser.add_argument(
         "--top",
         type=cli.positive_int,

@@ -61,11 +61,9 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.ArgumentParser(
-        prog="python -m tuning.predict",
-        description="Print the positive probability of each review.",
+    parser = cli.run_dir_parser(
+        "python -m tuning.predict", "Print the positive probability of each review."
     )
-    parser.add_argument("run_dir", type=Path, help="a run directory, logs/<run-name>")
     parser.add_argument(
         "reviews", nargs="*", help="review texts (default: --file or stdin)"
     )
