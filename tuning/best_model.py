@@ -59,6 +59,8 @@ def load_best_model(run_dir: RunDir) -> tuple[keras.Model, dict[str, int]]:
     """Loads the best model (Keras safe mode: no code from the file runs) and
     its word index."""
     directory = run_dir.best_model
-    model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+    model = keras.saving.load_model(
+        directory / MODEL_FILE, compile=False, safe_mode=True
+    )
     word_index = json.loads((directory / WORD_INDEX_FILE).read_text())
     return model, word_index

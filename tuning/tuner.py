@@ -89,7 +89,9 @@ class StudyTuner(kt.Tuner):
             keras.callbacks.CSVLogger(
                 str(self.run_dir.history_csv(trial.trial_id, execution))
             ),
-            keras.callbacks.TensorBoard(log_dir=str(board_dir)),
+            # No graph: Keras traces none on JAX, and the model summary it
+            # writes instead cost seconds per trial.
+            keras.callbacks.TensorBoard(log_dir=str(board_dir), write_graph=False),
             HParamsLogger(
                 str(board_dir),
                 trial.hyperparameters.values,
