@@ -10,7 +10,9 @@ matches a run on the downloaded file.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -160,7 +162,6 @@ def _encode(reviews: np.ndarray, num_words: int) -> list[np.ndarray]:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Reads the npz without executing code: only numpy arrays are unpickled."""
-    import pickle
 
     from keras.src.datasets import npz_utils
 
@@ -237,8 +238,6 @@ def load_word_index(data_path: Path | None) -> dict[str, int]:
     Raises:
         DataError: if neither can be had.
     """
-    import json
-
     if data_path is not None:
         local = Path(data_path).with_name(WORD_INDEX_FILE)
         if local.is_file():

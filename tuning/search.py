@@ -204,12 +204,11 @@ def search(args: argparse.Namespace) -> int:
     _select_backend(settings.backend)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+    from tuning.reports import format_table
     from tuning.study import run_study
 
     rows = run_study(run_dir, settings, data_path, args.overwrite, _verbosity(args))
-    from tuning.reports import format_table
-
-    print(format_table(rows, run_dir.read_settings()))
+    print(format_table(rows, settings))
     print(f"\nResults, histories and plots: {run_dir.root}")
     return 0
 
