@@ -15,8 +15,8 @@ class HParamsLogger(keras.callbacks.Callback):
     either way). It records the hyperparameters when training begins, under
     `session_name`, and at its end the scalars `best_val_accuracy` and
     `best_epoch` (1-based), which the HParams table shows beside the last
-    train and validation loss and accuracy that `keras.callbacks.TensorBoard`
-    writes into the same directory.
+    train and validation loss and accuracy that `EpochScalarLogger` writes
+    into the same directory.
 
     Args:
         log_dir: the trial's TensorBoard directory (its HParams session).

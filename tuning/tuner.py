@@ -19,8 +19,8 @@ class StudyTuner(kt.Tuner):
     Keras Tuner's oracle keeps only each trial's best metrics. This tuner
     also writes, for every execution of a trial, the full Keras history to
     `trial_<id>/history_<execution>.csv` (one row per epoch, flushed as it
-    goes, so a crash keeps the finished epochs) and TensorBoard scalars to
-    `tensorboard/<trial label>/`. When `test_data` is given (the held-out
+    goes, so a crash keeps the finished epochs) and TensorBoard scalars and
+    HParams to `tensorboard/<trial label>/`. When `test_data` is given (the held-out
     validation protocol), each trained model is evaluated on it once, at the
     end, into `trial_<id>/test_metrics_<execution>.json`.
 
