@@ -1,4 +1,4 @@
-"""An oracle that runs a fixed list of named variants, one trial each."""
+"""Oracles: the grid of named variants, and Keras Tuner's for the wider searches."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import keras_tuner as kt
 
 from hypermodels.variants import Variant
-
-VARIANT_HP = "variant"
+from tuning.trials import VARIANT_KEY
 
 
 class VariantGridOracle(kt.Oracle):
@@ -28,7 +27,7 @@ class VariantGridOracle(kt.Oracle):
 
     def __init__(self, variants: Sequence[Variant], **kwargs):
         hyperparameters = kt.HyperParameters()
-        hyperparameters.Choice(VARIANT_HP, [v.name for v in variants])
+        hyperparameters.Choice(VARIANT_KEY, [v.name for v in variants])
         super().__init__(
             max_trials=len(variants), hyperparameters=hyperparameters, **kwargs
         )
@@ -41,7 +40,7 @@ class VariantGridOracle(kt.Oracle):
         variant = self.variants[position]
         return {
             "status": kt.engine.trial.TrialStatus.RUNNING,
-            "values": {VARIANT_HP: variant.name, **variant.hyperparameters()},
+            "values": {VARIANT_KEY: variant.name, **variant.hyperparameters()},
         }
 
 

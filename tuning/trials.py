@@ -15,6 +15,7 @@ import numpy as np
 
 from tuning.run_dir import RunDir
 
+# The grid's hyperparameter that carries a trial's variant name.
 VARIANT_KEY = "variant"
 
 
