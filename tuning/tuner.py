@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 
@@ -60,6 +61,25 @@ class StudyTuner(kt.Tuner):
         self.run_dir = run_dir
         self.test_data = test_data
         self.early_stopping = early_stopping
+
+    def search(self, *fit_args, **fit_kwargs) -> None:
+        """Runs the search with the objects that outlive it frozen for the collector.
+
+        Keras Tuner runs a full garbage collection before every trial, and
+        Keras' `clear_session` another; with TensorFlow, JAX and the data
+        loaded, each took 0.4 s. Frozen objects (`gc.freeze`) are not
+        scanned, so the collections only walk what the trials create.
+        TensorFlow, which the callbacks use to write TensorBoard logs, is
+        imported first so that its objects are frozen too.
+        """
+        import tensorflow  # noqa: F401
+
+        gc.collect()
+        gc.freeze()
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        finally:
+            gc.unfreeze()
 
     def run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
         hp = trial.hyperparameters
