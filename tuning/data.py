@@ -162,7 +162,6 @@ def _encode(reviews: np.ndarray, num_words: int) -> list[np.ndarray]:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Reads the npz without executing code: only numpy arrays are unpickled."""
-
     from keras.src.datasets import npz_utils
 
     try:
