@@ -103,6 +103,8 @@ def test_best_model_scores_reviews_from_arguments_file_and_stdin(
     top = max(results, key=lambda row: float(row["best_val_accuracy"]))
     assert best["trial_id"] == top["trial_id"]
     assert best["score"] == pytest.approx(float(top["best_val_accuracy"]))
+    saved = keras.saving.load_model(run_dir / "best_model" / "model.keras")
+    assert type(saved) is keras.Sequential  # any Keras loads it, no custom class
 
     reviews = ["a wonderful, moving film", "a boring, stupid waste of time"]
     assert predict.main([str(run_dir), *reviews]) == 0

@@ -35,7 +35,11 @@ def export_best_model(tuner: kt.Tuner, run_dir: RunDir, word_index: dict) -> Non
         # The checkpoint holds the trained optimizer's state, which a freshly
         # built model has no variables for yet; only the weights matter here.
         warnings.filterwarnings("ignore", message="Skipping variable loading")
-        model = tuner.load_model(trial)
+        trained = tuner.load_model(trial)
+    # A plain `keras.Sequential` (the trained one is a `ScannedSequential`),
+    # so that any Keras loads the file without this package.
+    model = keras.Sequential.from_config(trained.get_config())
+    model.set_weights(trained.get_weights())
     directory = run_dir.best_model
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory / MODEL_FILE)
