@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -74,6 +75,25 @@ def test_help_does_not_import_keras():
         [sys.executable, "-c", code], capture_output=True, text=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_a_model_trained_again_loads_its_compiled_steps_from_disk(imdb_path, tmp_path):
+    # "64 Units" is the Baseline model: its steps come from Baseline's entries.
+    argv = ["--mode", "grid", "--variants", "Baseline,64 Units", "--epochs", "1"]
+    argv += ["--limit", "100", "--data", str(imdb_path), "--logdir", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS", "JAX"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "tuning.search", *argv, "-q"],
+        env={**env, "JAX_LOG_COMPILES": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert any((tmp_path / search.COMPILE_CACHE).iterdir())
+    hits = re.findall(r"Persistent compilation cache hit for '(\w+)'", result.stderr)
+    for step in ("jit_scan", "jit_train_step", "jit_test_step"):
+        assert hits.count(step) == 1  # the second trial's, not the first's
 
 
 @pytest.mark.slow
