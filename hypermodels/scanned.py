@@ -41,14 +41,12 @@ class ScannedSequential(keras.Sequential):
             self.test_function = _scanned(self.test_step, self.steps_per_execution)
 
     def _scans(self) -> bool:
-        from keras.src.distribution import distribution
-
         return (
             keras.backend.backend() == "jax"
             and self.steps_per_execution > 1
             and self.jit_compile
             and not self.run_eagerly
-            and distribution() is None
+            and keras.distribution.distribution() is None
         )
 
 
