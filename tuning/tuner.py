@@ -13,6 +13,14 @@ from tuning.callbacks import EpochScalarLogger, HParamsLogger, StopOnNaN
 from tuning.run_dir import RunDir
 from tuning.trials import trial_label
 
+# Evaluation batches (validation every epoch, the test reviews once) change
+# neither what is learned nor what is measured: the metrics are means over
+# every review. On 2 CPU cores, evaluating the 25,000 test reviews took a
+# median 0.56 s in batches of 32, 0.74 s in 512 and 0.40-0.47 s in 100-250;
+# 250 divides 25,000 (and a 0.2 hold-out's 5,000), so no ragged last batch
+# needs a step compiled for it.
+EVALUATION_BATCH_SIZE = 250
+
 
 class StudyTuner(kt.Tuner):
     """Trains each trial and records its per-epoch history and TensorBoard logs.
@@ -144,7 +152,9 @@ class StudyTuner(kt.Tuner):
 
     def _evaluate_on_test(self, model: keras.Model, trial_id: str, execution: int):
         x, y = self.test_data
-        metrics = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+        metrics = model.evaluate(
+            x, y, batch_size=EVALUATION_BATCH_SIZE, verbose=0, return_dict=True
+        )
         self.run_dir.test_metrics(trial_id, execution).write_text(
             json.dumps({f"test_{k}": float(v) for k, v in metrics.items()}) + "\n"
         )
