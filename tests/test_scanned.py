@@ -42,10 +42,9 @@ def train(model_class, steps_per_execution, reviews):
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
     )
-    calls = keras.callbacks.LambdaCallback()
-    calls.count = 0
-    calls.on_train_batch_end = lambda batch, logs: setattr(
-        calls, "count", calls.count + 1
+    calls = []
+    count_calls = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: calls.append(batch)
     )
     history = model.fit(
         x,
@@ -54,10 +53,10 @@ def train(model_class, steps_per_execution, reviews):
         epochs=2,
         validation_data=(x_val, y_val),
         validation_batch_size=50,
-        callbacks=[calls],
+        callbacks=[count_calls],
         verbose=0,
     )
-    return model, history.history, calls.count / 2
+    return model, history.history, len(calls) / 2
 
 
 @pytest.mark.parametrize("steps_per_execution", [4, 1024])
