@@ -4,8 +4,8 @@
 and spaces (for instance to validate command-line flags) does not import Keras.
 """
 
-from hypermodels.space import WIDE_SPACE, SpaceError, grid_space, load_space
-from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant
+from hypermodels.space import WIDE_SPACE, SpaceError, load_space
+from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant, grid_space
 
 __all__ = [
     "VARIANTS",

@@ -13,6 +13,8 @@ A space maps each hyperparameter name to one of:
 
 `WIDE_SPACE` is the default of the random, Bayesian and Hyperband searches; a
 JSON file in this format (`--space FILE`) replaces any of its entries.
+`declare` turns an entry into Keras Tuner hyperparameters; `optional_values`
+is the one place that says how an off-able rate is recorded.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import json
 import math
 from pathlib import Path
 
-from hypermodels.variants import ACTIVATIONS, LOSSES, VARIANTS
-
+LOSSES = ("binary_crossentropy", "mse")
+ACTIVATIONS = ("relu", "tanh", "gelu", "elu")
 INTEGER = ("hidden_layers", "units", "embedding_dim")
 REAL = ("learning_rate", "dropout", "l2")
 CATEGORICAL = {"activation": ACTIVATIONS, "loss": LOSSES}
@@ -45,20 +47,51 @@ class SpaceError(ValueError):
     """A search space file or entry that is not valid."""
 
 
-def grid_space() -> dict[str, object]:
-    """The nine variants' values of each hyperparameter, Baseline's first."""
-    space: dict[str, object] = {}
-    for variant in VARIANTS:
-        for name, value in variant.hyperparameters().items():
-            if name.endswith("_on"):
-                continue
-            values = space.setdefault(name, [])
-            if value not in values:
-                values.append(value)
-    for name in OPTIONAL:
-        on = [v for v in space.pop(name, []) if v]
-        space[name] = {"values": on, "off": True} if on else {"off": True}
-    return space
+def optional_values(name: str, rate: float) -> dict[str, bool | float]:
+    """How an optional rate is recorded: `<name>_on`, and the rate only when on.
+
+    A rate of 0 means off (no `Dropout` layer, no L2 regularizer).
+    """
+    return {f"{name}_on": bool(rate), **({name: rate} if rate else {})}
+
+
+def optional_entry(rates) -> dict:
+    """The space entry of an optional rate that takes `rates` (0 meaning off)."""
+    on = list(dict.fromkeys(rate for rate in rates if rate))
+    return {"values": on, "off": True} if on else {"off": True}
+
+
+def declare(hp, name: str, spec):
+    """Declares hyperparameter `name` from its space entry; returns its value.
+
+    An optional rate (`dropout`, `l2`) returns 0 when off; its rate is
+    declared under `hp.conditional_scope`, so a trial without it records none.
+
+    Args:
+        hp: the trial's `keras_tuner.HyperParameters`.
+        name: one of `NAMES`.
+        spec: its entry in a space.
+    """
+    if name in OPTIONAL and isinstance(spec, dict) and spec.get("off"):
+        if not ("values" in spec or "min" in spec):
+            return 0.0
+        on = hp.Boolean(f"{name}_on")
+        # Entered even when off, so that Keras Tuner learns the condition.
+        with hp.conditional_scope(f"{name}_on", [True]):
+            rate = _declare_value(hp, name, spec)
+        return rate if on else 0.0
+    return _declare_value(hp, name, spec)
+
+
+def _declare_value(hp, name: str, spec):
+    if isinstance(spec, list):
+        return hp.Choice(name, spec)
+    if "values" in spec:
+        return hp.Choice(name, spec["values"])
+    sampling = spec.get("sampling", "linear")
+    if name in INTEGER:
+        return hp.Int(name, spec["min"], spec["max"], sampling=sampling)
+    return hp.Float(name, spec["min"], spec["max"], sampling=sampling)
 
 
 def load_space(path: str | Path) -> dict[str, object]:

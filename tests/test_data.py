@@ -7,14 +7,14 @@ import pytest
 from keras.src.datasets import imdb as keras_imdb
 
 from tuning.data import (
-    NUM_WORDS,
-    SEQUENCE_LENGTH,
     encode_reviews,
     holdout_split,
     load_imdb,
     load_local_sequences,
+    resolve_data_path,
 )
 from tuning.errors import DataError
+from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,7 @@ def keras_reference(imdb_path):
         keras_imdb.get_file = original
 
 
+@pytest.mark.slow
 def test_local_sequences_equal_keras_load_data(imdb_path, keras_reference):
     ours = load_local_sequences(imdb_path, NUM_WORDS)
     for (x, y), (x_ref, y_ref) in zip(ours, keras_reference, strict=True):
@@ -41,6 +42,7 @@ def data(imdb_path):
     return load_imdb(imdb_path)
 
 
+@pytest.mark.slow
 def test_load_imdb_pads_like_pad_sequences(imdb_path, keras_reference, data):
     (x_ref, _), (x_test_ref, y_test_ref) = keras_reference
     assert data.x_train.shape == (25_000, SEQUENCE_LENGTH)
@@ -57,9 +59,13 @@ def test_load_imdb_pads_like_pad_sequences(imdb_path, keras_reference, data):
 
 def test_imdb_data_env_var_is_the_default_path(imdb_path, monkeypatch):
     monkeypatch.setenv("IMDB_DATA", str(imdb_path))
-    assert load_imdb().source == str(imdb_path.resolve())
+    assert resolve_data_path(None) == imdb_path
+    assert resolve_data_path(str(imdb_path)) == imdb_path
+    monkeypatch.delenv("IMDB_DATA")
+    assert resolve_data_path(None) is None  # Keras' download
 
 
+@pytest.mark.slow
 def test_head_keeps_the_first_reviews_of_each_split(data):
     head = data.head(100)
     assert head.x_train.shape == (100, SEQUENCE_LENGTH)
@@ -80,7 +86,7 @@ def test_holdout_split_is_seeded_label_balanced_and_disjoint():
 
 def test_missing_file_names_the_fix(tmp_path):
     with pytest.raises(DataError, match="not found.*--data"):
-        load_imdb(tmp_path / "nope.npz")
+        resolve_data_path(tmp_path / "nope.npz")
 
 
 def test_file_that_is_not_an_npz(tmp_path):
@@ -141,6 +147,7 @@ def test_encode_reviews_tokenizes_like_the_dataset():
     assert not encoded[:-5].any()  # padded at the front
 
 
+@pytest.mark.slow
 def test_encoded_training_review_matches_the_stored_one(imdb_path, data):
     """A review rebuilt from its words encodes to the dataset's own sequence."""
     import json

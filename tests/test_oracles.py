@@ -55,13 +55,16 @@ def test_resumed_oracle_reruns_the_interrupted_trial_then_continues(tmp_path):
 def proposals(tmp_path, mode, seed, count):
     """The hyperparameter values an oracle proposes for `count` trials."""
     from hypermodels import WIDE_SPACE, SentimentHyperModel
-    from tuning.oracles import make_oracle
+    from tuning.modes import make_oracle
     from tuning.run_dir import RunDir
+    from tuning.settings import StudySettings
     from tuning.tuner import StudyTuner
 
-    oracle = make_oracle(mode, max_trials=count, seed=seed)
+    settings = StudySettings(mode=mode, max_trials=count, seed=seed, space=WIDE_SPACE)
+    oracle = make_oracle(settings)
     run_dir = RunDir(tmp_path / f"{mode}-{seed}")
-    StudyTuner(oracle, SentimentHyperModel(WIDE_SPACE), run_dir)  # declares the space
+    # Building the tuner declares the space.
+    StudyTuner(oracle, SentimentHyperModel(WIDE_SPACE), run_dir, settings)
     values = []
     for _ in range(count):
         trial = oracle.create_trial("tuner0")

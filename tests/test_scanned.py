@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from hypermodels.scanned import ScannedSequential
 from tuning.data import load_imdb
+from tuning.scanned import ScannedSequential
 
 # 300 reviews in batches of 32: nine full batches and a ragged one of 12.
 REVIEWS = 300

@@ -9,13 +9,13 @@ import warnings
 import keras
 import keras_tuner as kt
 
-from tuning.run_dir import RunDir
+from tuning.run_dir import RunDir, write_text_atomically
 from tuning.trials import trial_label
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
-WORD_INDEX_FILE = "word_index.json"
+VOCABULARY_FILE = "word_index.json"
 TRIAL_FILE = "trial.json"
 
 
@@ -43,8 +43,9 @@ def export_best_model(tuner: kt.Tuner, run_dir: RunDir, word_index: dict) -> Non
     directory = run_dir.best_model
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory / MODEL_FILE)
-    (directory / WORD_INDEX_FILE).write_text(json.dumps(word_index))
-    (directory / TRIAL_FILE).write_text(
+    write_text_atomically(directory / VOCABULARY_FILE, json.dumps(word_index))
+    write_text_atomically(
+        directory / TRIAL_FILE,
         json.dumps(
             {
                 "trial_id": trial.trial_id,
@@ -55,7 +56,7 @@ def export_best_model(tuner: kt.Tuner, run_dir: RunDir, word_index: dict) -> Non
             },
             indent=2,
         )
-        + "\n"
+        + "\n",
     )
 
 
@@ -66,5 +67,5 @@ def load_best_model(run_dir: RunDir) -> tuple[keras.Model, dict[str, int]]:
     model = keras.saving.load_model(
         directory / MODEL_FILE, compile=False, safe_mode=True
     )
-    word_index = json.loads((directory / WORD_INDEX_FILE).read_text())
+    word_index = json.loads((directory / VOCABULARY_FILE).read_text())
     return model, word_index

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from tuning.errors import DataError
+from tuning.settings import KERAS_DOWNLOAD, NUM_WORDS, SEQUENCE_LENGTH
 
-NUM_WORDS = 10_000
-SEQUENCE_LENGTH = 256
 DATA_ENV_VAR = "IMDB_DATA"
 
 # `keras.datasets.imdb.load_data` defaults, which the local path reproduces.
@@ -80,15 +79,15 @@ def resolve_data_path(path: str | os.PathLike | None) -> Path | None:
 
 
 def load_imdb(
-    path: str | os.PathLike | None = None,
+    path: Path | None = None,
     num_words: int = NUM_WORDS,
     maxlen: int = SEQUENCE_LENGTH,
 ) -> Dataset:
     """Loads IMDB as `pad_sequences(maxlen)` arrays of the top `num_words` words.
 
     Args:
-        path: a local Keras-format `imdb.npz`. Defaults to `$IMDB_DATA`, and
-            to Keras' download when that is unset too.
+        path: a local Keras-format `imdb.npz` (see `resolve_data_path`), or
+            `None` for Keras' download. Defaults to `None`.
         num_words: vocabulary size; rarer words become the OOV index.
             Defaults to 10,000.
         maxlen: length every review is padded or truncated to (Keras
@@ -98,18 +97,16 @@ def load_imdb(
         A `Dataset`.
 
     Raises:
-        DataError: if the file is missing or not an IMDB npz, or if the
-            download fails.
+        DataError: if the file is not an IMDB npz, or if the download fails.
     """
     from keras.utils import pad_sequences
 
-    local = resolve_data_path(path)
-    if local is None:
+    if path is None:
         (x_train, y_train), (x_test, y_test) = _download(num_words)
-        source = "keras.datasets.imdb"
+        source = KERAS_DOWNLOAD
     else:
-        (x_train, y_train), (x_test, y_test) = load_local_sequences(local, num_words)
-        source = str(local.resolve())
+        (x_train, y_train), (x_test, y_test) = load_local_sequences(path, num_words)
+        source = str(Path(path).resolve())
     return Dataset(
         x_train=pad_sequences(x_train, maxlen=maxlen),
         y_train=np.asarray(y_train),
@@ -227,7 +224,7 @@ def holdout_split(
 # Keras' punctuation filter plus tab and newline become spaces, then lowercase.
 _FILTERED = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TO_SPACES = str.maketrans(_FILTERED, " " * len(_FILTERED))
-WORD_INDEX_FILE = "imdb_word_index.json"
+KERAS_WORD_INDEX_FILE = "imdb_word_index.json"
 
 
 def load_word_index(data_path: Path | None) -> dict[str, int]:
@@ -238,14 +235,14 @@ def load_word_index(data_path: Path | None) -> dict[str, int]:
         DataError: if neither can be had.
     """
     if data_path is not None:
-        local = Path(data_path).with_name(WORD_INDEX_FILE)
+        local = Path(data_path).with_name(KERAS_WORD_INDEX_FILE)
         if local.is_file():
             return json.loads(local.read_text())
     import keras
 
     return _downloaded(
         keras.datasets.imdb.get_word_index,
-        f"Put {WORD_INDEX_FILE} next to the local imdb.npz.",
+        f"Put {KERAS_WORD_INDEX_FILE} next to the local imdb.npz.",
     )
 
 

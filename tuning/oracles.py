@@ -1,4 +1,4 @@
-"""Oracles: the grid of named variants, and Keras Tuner's for the wider searches."""
+"""The oracle of the grid of named variants, and objectives."""
 
 from __future__ import annotations
 
@@ -44,44 +44,6 @@ class VariantGridOracle(kt.Oracle):
         }
 
 
-MODES = ("grid", "random", "bayesian", "hyperband")
-HYPERBAND_FACTOR = 3
-
-
 def make_objective(name: str) -> kt.Objective:
     """A Keras Tuner objective: minimized for losses, maximized otherwise."""
     return kt.Objective(name, "min" if name.endswith("loss") else "max")
-
-
-def make_oracle(
-    mode: str,
-    objective: str = "val_accuracy",
-    variants: Sequence[Variant] = (),
-    max_trials: int = 10,
-    epochs: int = 10,
-    seed: int | None = None,
-) -> kt.Oracle:
-    """Builds the oracle of a search mode.
-
-    Args:
-        mode: one of `MODES`.
-        objective: the metric to optimize. Defaults to `val_accuracy`.
-        variants: the grid's variants (grid mode).
-        max_trials: trials of the random and Bayesian searches. Defaults to 10.
-        epochs: Hyperband's largest epoch budget per trial. Defaults to 10.
-        seed: the oracle's seed; Keras Tuner reads 0 as "none", so use >= 1.
-    """
-    goal = make_objective(objective)
-    if mode == "grid":
-        return VariantGridOracle(variants, objective=goal)
-    if mode == "random":
-        return kt.oracles.RandomSearchOracle(goal, max_trials=max_trials, seed=seed)
-    if mode == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(
-            goal, max_trials=max_trials, seed=seed
-        )
-    if mode == "hyperband":
-        return kt.oracles.HyperbandOracle(
-            goal, max_epochs=epochs, factor=HYPERBAND_FACTOR, seed=seed
-        )
-    raise ValueError(f"Expected one of: {list(MODES)}. Received: {mode!r}")

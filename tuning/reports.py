@@ -1,4 +1,8 @@
-"""The results table and the long-format history file of a run."""
+"""A run's tables (`results.csv`, `runs.csv`, `histories.csv`) and `report.md`.
+
+Numbers over repeats, and every comparison with the reference trial, come
+from `tuning.statistics`; a difference is never stated without its interval.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,25 @@ import io
 import math
 from pathlib import Path
 
-from tuning.run_dir import RunDir, StudySettings
-from tuning.trials import TrialRecord, best_epoch, load_trials
+from tuning import statistics
+from tuning.run_dir import RunDir, write_text_atomically
+from tuning.settings import StudySettings
+from tuning.trials import RunRecord, TrialRecord, best_epoch, load_trials
 
 HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Per-run metrics summarized over repeats ("objective": the run's best value
+# of the study's objective, what the oracle averages).
+RUN_METRICS = ("best_val_accuracy", "final_val_accuracy", "objective")
 SUMMARY_COLUMNS = (
     "trial_id", "label", "status", "epochs", "final_accuracy", "final_loss",
     "best_val_accuracy", "best_epoch", "final_val_accuracy", "final_val_loss",
-    "test_accuracy", "test_loss", "message", "protocol",
+    "test_accuracy", "test_loss", "message", "protocol", "repeats",
+    *(f"{m}_{s}" for m in RUN_METRICS for s in ("mean", "std", "ci_low", "ci_high")),
+    "reference", "difference", "difference_ci_low", "difference_ci_high",
+    "p_beats_reference", "p_value", "verdict", "repeats_needed",
 )  # fmt: skip
+# The grid's pair of identical configurations: their gap is seed noise.
+NOISE_PAIR = ("Baseline", "64 Units")
 
 
 def hyperparameter_columns(rows: list[dict]) -> list[str]:
@@ -24,10 +38,25 @@ def hyperparameter_columns(rows: list[dict]) -> list[str]:
     return [name for name in names if name not in SUMMARY_COLUMNS]
 
 
-def result_row(record: TrialRecord, protocol: str) -> dict:
-    """Summarizes one trial: its hyperparameters and final/best metrics.
+def run_metrics(run: RunRecord, settings: StudySettings) -> dict:
+    """One run's best and final validation accuracy and its objective value."""
+    val_accuracy = run.history["val_accuracy"]
+    objective = run.history[settings.objective]
+    best = best_epoch(val_accuracy)
+    return {
+        "best_val_accuracy": val_accuracy[best - 1],
+        "best_epoch": best,
+        "final_val_accuracy": val_accuracy[-1],
+        "objective": max(objective) if settings.higher_is_better else min(objective),
+    }
 
-    Epochs are 1-based. Metrics are blank for a trial with no finished epoch.
+
+def result_row(record: TrialRecord, settings: StudySettings) -> dict:
+    """Summarizes one trial: its hyperparameters, the metrics of its mean
+    curve (best, final; epochs 1-based), and each run metric's mean, standard
+    deviation and 95% interval over its finished repeats.
+
+    Metrics are blank for a trial with no finished epoch.
     """
     history = record.history
     row = {"trial_id": record.trial_id, "label": record.label}
@@ -48,39 +77,124 @@ def result_row(record: TrialRecord, protocol: str) -> dict:
     row.update(record.test)
     if record.status == "FAILED" and record.message:
         row["message"] = record.message.strip().splitlines()[-1]
-    row["protocol"] = protocol
+    row["protocol"] = settings.protocol
+    runs = [run_metrics(run, settings) for run in record.finished_runs]
+    row["repeats"] = len(runs)
+    if runs:
+        for metric in RUN_METRICS:
+            summary = statistics.summarize([run[metric] for run in runs])
+            row.update(
+                {
+                    f"{metric}_mean": summary.mean,
+                    f"{metric}_std": summary.std,
+                    f"{metric}_ci_low": summary.ci_low,
+                    f"{metric}_ci_high": summary.ci_high,
+                }
+            )
     return row
 
 
-def history_rows(record: TrialRecord, protocol: str) -> list[dict]:
-    """One row per trial, execution and epoch (1-based)."""
+def reference_label(records: list[TrialRecord], settings: StudySettings) -> str | None:
+    """The trial the others are compared with: `settings.reference`, else the
+    completed trial with the best mean objective; `None` if none completed."""
+    if settings.reference:
+        return settings.reference
+    scores = {
+        r.label: statistics.summarize(
+            [run_metrics(run, settings)["objective"] for run in r.finished_runs]
+        ).mean
+        for r in records
+        if r.status == "COMPLETED" and r.finished_runs
+    }
+    if not scores:
+        return None
+    choose = max if settings.higher_is_better else min
+    return choose(scores, key=scores.get)
+
+
+def add_comparisons(
+    rows: list[dict], records: list[TrialRecord], settings: StudySettings
+) -> None:
+    """Adds to each completed trial's row its comparison with the reference."""
+    objectives = {
+        r.label: [run_metrics(run, settings)["objective"] for run in r.finished_runs]
+        for r in records
+        if r.status == "COMPLETED" and r.finished_runs
+    }
+    reference = reference_label(records, settings)
+    if reference not in objectives:
+        return
+    others = [label for label in objectives if label != reference]
+    for row in rows:
+        if row["label"] not in others:
+            continue
+        result = statistics.compare(
+            objectives[row["label"]],
+            objectives[reference],
+            settings.higher_is_better,
+            comparisons=len(others),
+        )
+        row.update(
+            reference=reference,
+            difference=result.difference,
+            difference_ci_low=result.ci_low,
+            difference_ci_high=result.ci_high,
+            p_beats_reference=result.p_beats,
+            p_value=result.p_value,
+            verdict=result.verdict,
+            repeats_needed=result.repeats_needed or "",
+        )
+
+
+def run_rows(record: TrialRecord, settings: StudySettings) -> list[dict]:
+    """One row per finished run: its seed, best and final metrics, test metrics."""
     return [
         {
             "trial_id": record.trial_id,
             "label": record.label,
-            "execution": execution,
-            "epoch": epoch + 1,
-            **{name: history[name][epoch] for name in HISTORY_METRICS},
-            "protocol": protocol,
+            "repeat": run.repeat,
+            "seed": run.seed,
+            "epochs": run.epochs,
+            **run_metrics(run, settings),
+            "final_val_loss": run.history["val_loss"][-1],
+            **run.test,
         }
-        for execution, history in enumerate(record.histories)
-        for epoch in range(len(history["epoch"]))
+        for run in record.finished_runs
     ]
 
 
-def write_reports(run_dir: RunDir) -> list[dict]:
-    """Writes `results.csv` and `histories.csv` from the trials on disk.
+def history_rows(record: TrialRecord, settings: StudySettings) -> list[dict]:
+    """One row per trial, repeat and epoch (1-based)."""
+    return [
+        {
+            "trial_id": record.trial_id,
+            "label": record.label,
+            "repeat": run.repeat,
+            "epoch": epoch + 1,
+            **{name: run.history[name][epoch] for name in HISTORY_METRICS},
+            "protocol": settings.protocol,
+        }
+        for run in record.runs
+        for epoch in range(run.epochs)
+    ]
+
+
+def write_reports(run_dir: RunDir, settings: StudySettings) -> list[dict]:
+    """Writes `results.csv`, `runs.csv` and `histories.csv` from the trials on disk.
 
     Returns:
         The results rows, in trial start order.
     """
-    settings = run_dir.read_settings()
     records = load_trials(run_dir)
-    rows = [result_row(r, settings.protocol) for r in records]
+    rows = [result_row(r, settings) for r in records]
+    add_comparisons(rows, records, settings)
     _write_csv(run_dir.results_csv, rows)
     _write_csv(
+        run_dir.runs_csv, [row for r in records for row in run_rows(r, settings)]
+    )
+    _write_csv(
         run_dir.histories_csv,
-        [row for r in records for row in history_rows(r, settings.protocol)],
+        [row for r in records for row in history_rows(r, settings)],
     )
     return rows
 
@@ -92,6 +206,8 @@ def format_table(rows: list[dict], settings: StudySettings) -> str:
     columns += ["final_val_loss"]
     if any("test_accuracy" in row for row in rows):
         columns += ["test_accuracy", "test_loss"]
+    if settings.repeats > 1:
+        columns += ["repeats", "objective_mean", "difference", "verdict"]
     cells = [[_format_cell(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = [f"Results ({describe_protocol(settings)}):"]
@@ -126,56 +242,130 @@ def _format_cell(value) -> str:
     return str(value)
 
 
-def _write_csv(path, rows: list[dict]) -> None:
+def _write_csv(path: Path, rows: list[dict]) -> None:
     """Writes rows with the union of their keys as header, atomically."""
     fieldnames = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(buffer.getvalue())
-    tmp.replace(path)
+    write_text_atomically(path, buffer.getvalue())
 
 
-def study_summary(rows: list[dict]) -> list[str]:
+def _interval(low: float, high: float) -> str:
+    return f"[{low:+.4f}, {high:+.4f}]"
+
+
+def verdict_summary(rows: list[dict], settings: StudySettings) -> list[str]:
+    """Sentences on which trials beat the reference, each difference with its
+    95% interval; with one repeat, why no verdict is possible."""
+    compared = [row for row in rows if row.get("verdict")]
+    objective = f"{settings.objective} (each run's best)"
+    if settings.repeats < 2 or not compared:
+        lines = [
+            "One run per trial: no verdict is possible, since a difference "
+            "between two single runs cannot be told apart from seed noise. "
+            "Run with `--repeats 5` or more."
+        ]
+        pair = {row["label"]: row for row in rows if row["label"] in NOISE_PAIR}
+        if len(pair) == 2 and all(row["epochs"] for row in pair.values()):
+            first, second = (pair[label]["best_val_accuracy"] for label in NOISE_PAIR)
+            gap = second - first
+            lines.append(
+                f'Noise yardstick: Baseline and "64 Units", the same configuration '
+                f"from other seeds, differ by {gap:+.4f} in best val_accuracy."
+            )
+        return lines
+    reference = compared[0]["reference"]
+    lines = [
+        f"Compared with **{reference}** on {objective}, over {settings.repeats} "
+        f"repeats per trial: difference of means with its 95% Welch interval, "
+        f"P(A>B), and the verdict of Welch's test at level 0.05/{len(compared)} "
+        "(Bonferroni, README: Comparisons).",
+        "",
+    ]
+    winners = [row for row in compared if row["verdict"] == statistics.BETTER]
+    for row in winners:
+        lines.append(
+            f"- **{row['label']}** is better than {reference}: "
+            f"{row['difference']:+.4f} "
+            f"{_interval(row['difference_ci_low'], row['difference_ci_high'])}, "
+            f"P(A>B) = {row['p_beats_reference']:.2f}."
+        )
+    if not winners:
+        lines.append(
+            f"No trial is better than {reference} with {settings.repeats} repeats; "
+            "no winner is named."
+        )
+    return lines
+
+
+def study_summary(rows: list[dict], settings: StudySettings) -> list[str]:
     """Sentences about the study, every number taken from the results rows.
 
-    Covers the best trial by best validation accuracy, the epoch at which each
-    trial's validation accuracy peaked, and the train/validation accuracy gap
-    at the last epoch.
+    Covers the verdicts against the reference (`verdict_summary`), the
+    epoch at which each trial's validation accuracy peaked, and the
+    train/validation accuracy gap at the last epoch.
     """
     done = [row for row in rows if row.get("epochs")]
     if not done:
         return ["No trial has finished an epoch yet."]
-    best = max(done, key=lambda row: row["best_val_accuracy"])
-    lines = [
-        f"Best by best validation accuracy: **{best['label']}**, "
-        f"{best['best_val_accuracy']:.4f} at epoch {best['best_epoch']}.",
+    gaps = {r["label"]: r["final_accuracy"] - r["final_val_accuracy"] for r in done}
+    widest = max(gaps, key=gaps.get)
+    return [
+        *verdict_summary(rows, settings),
         "",
         "Epoch of peak validation accuracy: "
         + "; ".join(f"{row['label']}: {row['best_epoch']}" for row in done)
         + ".",
         "",
         "Train minus validation accuracy at the last epoch: "
-        + "; ".join(
-            f"{row['label']}: {row['final_accuracy'] - row['final_val_accuracy']:.4f}"
-            for row in done
-        )
+        + "; ".join(f"{label}: {gap:.4f}" for label, gap in gaps.items())
         + ".",
-    ]
-    gaps = {r["label"]: r["final_accuracy"] - r["final_val_accuracy"] for r in done}
-    widest = max(gaps, key=gaps.get)
-    lines += [
         "",
         f"Widest gap (most overfitting): **{widest}**, {gaps[widest]:.4f}.",
     ]
+
+
+def comparison_table(rows: list[dict]) -> list[str]:
+    """Markdown rows: each trial's mean objective with its interval, and its
+    difference from the reference with interval, P(A>B) and verdict."""
+    lines = [
+        "| trial | repeats | mean | 95% CI | difference | 95% CI | P(A>B) "
+        "| verdict | repeats needed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if not row.get("repeats"):
+            continue
+        is_reference = any(r.get("reference") == row["label"] for r in rows)
+        difference = (
+            "reference" if is_reference else _format_cell(row.get("difference", ""))
+        )
+        interval = (
+            _interval(row["difference_ci_low"], row["difference_ci_high"])
+            if row.get("verdict") and not math.isnan(row["difference_ci_low"])
+            else ""
+        )
+        mean_interval = (
+            f"[{row['objective_ci_low']:.4f}, {row['objective_ci_high']:.4f}]"
+            if not math.isnan(row["objective_ci_low"])
+            else ""
+        )
+        p_beats = row.get("p_beats_reference", "")
+        lines.append(
+            f"| {row['label']} | {row['repeats']} | {row['objective_mean']:.4f} "
+            f"| {mean_interval} | {difference} | {interval} "
+            f"| {_format_cell(p_beats) if p_beats != '' else ''} "
+            f"| {row.get('verdict', '')} | {row.get('repeats_needed', '')} |"
+        )
     return lines
 
 
-def write_markdown_report(run_dir: RunDir, rows: list[dict], figures: list) -> Path:
-    """Writes `report.md`: settings, summary, results table and figures."""
-    settings = run_dir.read_settings()
+def write_markdown_report(
+    run_dir: RunDir, settings: StudySettings, rows: list[dict], figures: list
+) -> Path:
+    """Writes `report.md`: settings, summary, comparisons, results and figures."""
     columns = ["label", *hyperparameter_columns(rows), "status", "epochs"]
     columns += ["best_val_accuracy", "best_epoch", "final_accuracy"]
     columns += ["final_val_accuracy", "final_val_loss"]
@@ -184,7 +374,8 @@ def write_markdown_report(run_dir: RunDir, rows: list[dict], figures: list) -> P
     lines = [
         f"# Study report: {run_dir.root.name}",
         "",
-        f"Mode `{settings.mode}`, {settings.epochs} epochs per trial, batch "
+        f"Mode `{settings.mode}`, {settings.epochs} epochs per trial, "
+        f"{settings.repeats} repeat(s) per trial from seed {settings.seed}, batch "
         f"{settings.batch_size}, backend `{settings.backend}`, data `{settings.data}`"
         + (f", first {settings.limit} reviews per split" if settings.limit else "")
         + ".",
@@ -192,9 +383,13 @@ def write_markdown_report(run_dir: RunDir, rows: list[dict], figures: list) -> P
         "",
         "## Summary",
         "",
-        *study_summary(rows),
+        *study_summary(rows, settings),
         "",
-        "## Results",
+        f"## Comparisons ({settings.objective}, each run's best)",
+        "",
+        *comparison_table(rows),
+        "",
+        "## Results (the mean curve of each trial)",
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
@@ -210,6 +405,5 @@ def write_markdown_report(run_dir: RunDir, rows: list[dict], figures: list) -> P
             for path in figures
         ),
     ]
-    path = run_dir.root / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    write_text_atomically(run_dir.report, "\n".join(lines))
+    return run_dir.report

@@ -15,23 +15,23 @@ from pathlib import Path
 from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant
 from tuning import cli
 from tuning.errors import UsageError
-from tuning.run_dir import (
-    HOLDOUT_VALIDATION,
-    TEST_AS_VALIDATION,
-    RunDir,
+from tuning.modes import MODE_SPECIFIC, MODES
+from tuning.run_dir import RunDir
+from tuning.settings import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    KERAS_DOWNLOAD,
+    OBJECTIVES,
     StudySettings,
 )
 
 logger = logging.getLogger(__name__)
 
-MODES = ("grid", "random", "bayesian", "hyperband")
-OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
-BACKENDS = ("tensorflow", "jax", "torch")
-# Measured on 2 cores: JAX trains this model faster than TensorFlow (README, Speed).
-DEFAULT_BACKEND = "jax"
-BATCH_SIZE = 32
 # Under --logdir: XLA's compiled training and validation steps, kept across runs.
 COMPILE_CACHE = ".jax_cache"
+# Defaults of the settings that only some modes use (`tuning.modes`).
+DEFAULT_MAX_TRIALS = 10
+DEFAULT_REFERENCE = "Baseline"
 
 
 def variant_list(text: str) -> tuple[Variant, ...]:
@@ -85,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m tuning.search",
         description="Hyperparameter search for the IMDB review sentiment classifier.",
     )
-    parser.add_argument("--mode", choices=MODES, default="grid", help="search mode")
+    parser.add_argument(
+        "--mode",
+        choices=list(MODES),
+        default="grid",
+        help="; ".join(f"{m.name}: {m.summary}" for m in MODES.values()),
+    )
     parser.add_argument(
         "--epochs",
         type=cli.positive_int,
@@ -95,14 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-trials",
         type=cli.positive_int,
-        default=10,
-        help="trials of a random or Bayesian search (default 10)",
+        help=f"trials of a random or Bayesian search (default {DEFAULT_MAX_TRIALS})",
     )
     parser.add_argument(
         "--seed",
         type=cli.positive_int,
-        help="seed of the random, Bayesian or Hyperband search: the same seed "
-        "proposes the same trials (default: a random one, recorded in study.json)",
+        help="the study's seed: the search's proposals and every training run's "
+        "seed derive from it, so the same seed reproduces the study (default: a "
+        "random one, recorded in study.json)",
     )
     parser.add_argument(
         "--objective",
@@ -118,10 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
         "keeping its best weights",
     )
     parser.add_argument(
+        "--repeats",
         "--executions-per-trial",
         type=cli.positive_int,
         default=1,
-        help="models trained per trial; their metrics are averaged",
+        metavar="K",
+        help="train each trial K times, each from its own seed; the objective is "
+        "their mean, and reports give intervals and verdicts (default 1)",
+    )
+    parser.add_argument(
+        "--reference",
+        metavar="NAME",
+        help=f"grid variant every other is compared with (default {DEFAULT_REFERENCE}"
+        "; wider searches compare with their best trial)",
     )
     parser.add_argument(
         "--space",
@@ -144,7 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--variants",
         type=variant_list,
-        default=VARIANTS,
         metavar="NAME,...",
         help="grid variants to run, in order (default: all nine)",
     )
@@ -177,31 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def search(args: argparse.Namespace) -> int:
     """Runs (or resumes) the study that `args` describe and prints its results."""
-    from hypermodels.space import WIDE_SPACE
-    from tuning.data import resolve_data_path
-
-    if args.mode == "grid" and args.space:
-        raise UsageError("--space applies to random, bayesian and hyperband modes.")
     run_dir = RunDir(args.logdir / (args.run_name or args.mode))
-    data_path = resolve_data_path(args.data)
-    grid = args.mode == "grid"
-    settings = StudySettings(
-        mode=args.mode,
-        variants=tuple(v.name for v in args.variants) if grid else (),
-        epochs=args.epochs,
-        batch_size=BATCH_SIZE,
-        protocol=HOLDOUT_VALIDATION if args.validation_split else TEST_AS_VALIDATION,
-        validation_split=args.validation_split,
-        limit=args.limit,
-        data=str(data_path.resolve()) if data_path else "keras.datasets.imdb",
-        backend=args.backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND,
-        objective=args.objective,
-        max_trials=None if args.mode in ("grid", "hyperband") else args.max_trials,
-        seed=None if grid else _seed(args.seed, run_dir, args.overwrite),
-        early_stopping=args.early_stopping,
-        executions_per_trial=args.executions_per_trial,
-        space=None if grid else (args.space or WIDE_SPACE),
-    )
+    settings = resolve_settings(args, run_dir)
     _check_resumable(run_dir, settings, args.overwrite)
     _select_backend(settings.backend)
     if settings.backend == "jax":
@@ -211,10 +201,67 @@ def search(args: argparse.Namespace) -> int:
     from tuning.reports import format_table
     from tuning.study import run_study
 
-    rows = run_study(run_dir, settings, data_path, args.overwrite, _verbosity(args))
+    rows = run_study(run_dir, settings, args.overwrite, _verbosity(args))
     print(format_table(rows, settings))
     print(f"\nResults, histories and plots: {run_dir.root}")
     return 0
+
+
+def resolve_settings(args: argparse.Namespace, run_dir: RunDir) -> StudySettings:
+    """The study's settings from the command line, every default filled in.
+
+    Raises:
+        UsageError: for a flag the mode does not use, an unknown or unrun
+            reference, or a missing data file.
+    """
+    from hypermodels.space import WIDE_SPACE
+    from tuning.data import resolve_data_path
+
+    mode = MODES[args.mode]
+    unused = [
+        name for name in MODE_SPECIFIC if getattr(args, name) and name not in mode.uses
+    ]
+    if unused:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unused)
+        users = sorted(m.name for m in MODES.values() if unused[0] in m.uses)
+        raise UsageError(
+            f"{flags} does not apply to --mode {mode.name}; it is for --mode "
+            f"{'/'.join(users)}. Drop it or choose that mode."
+        )
+    data_path = resolve_data_path(args.data)
+    variants = tuple(v.name for v in args.variants or VARIANTS)
+    return StudySettings(
+        mode=mode.name,
+        variants=variants if "variants" in mode.uses else (),
+        epochs=args.epochs,
+        validation_split=args.validation_split,
+        limit=args.limit,
+        data=str(data_path.resolve()) if data_path else KERAS_DOWNLOAD,
+        backend=args.backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND,
+        objective=args.objective,
+        max_trials=(args.max_trials or DEFAULT_MAX_TRIALS)
+        if "max_trials" in mode.uses
+        else None,
+        seed=_seed(args.seed, run_dir, args.overwrite),
+        early_stopping=args.early_stopping,
+        repeats=args.repeats,
+        reference=_reference(args.reference, variants)
+        if "reference" in mode.uses
+        else None,
+        space=(args.space or WIDE_SPACE) if "space" in mode.uses else None,
+    )
+
+
+def _reference(name: str | None, variants: tuple[str, ...]) -> str:
+    """The grid's reference variant: `name`, else Baseline, else the first run."""
+    if name is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in variants else variants[0]
+    if name not in variants:
+        known = "unknown" if name not in VARIANTS_BY_NAME else "not among --variants"
+        raise UsageError(
+            f"--reference {name!r} is {known}. Expected one of: {list(variants)}."
+        )
+    return name
 
 
 def _seed(seed: int | None, run_dir: RunDir, overwrite: bool) -> int:
@@ -222,7 +269,9 @@ def _seed(seed: int | None, run_dir: RunDir, overwrite: bool) -> int:
     if seed is not None:
         return seed
     if not overwrite and run_dir.study.is_file():
-        return run_dir.read_settings().seed
+        recorded = run_dir.read_settings().seed
+        if recorded is not None:
+            return recorded
     import random
 
     return random.randint(1, 2**31 - 1)
@@ -266,16 +315,18 @@ def _cache_compilations(directory: Path) -> None:
     """Keeps JAX's compiled functions in `directory` (JAX's persistent cache).
 
     Every trial compiles its training and validation steps, 3-4 s here. A
-    model trained again (the grid's "64 Units" is its Baseline) or a rerun
-    study loads them from disk instead. A directory already chosen with
-    $JAX_COMPILATION_CACHE_DIR is kept.
+    model trained again (a repeat, or the grid's "64 Units", which is its
+    Baseline) or a rerun study loads them from disk instead. A directory
+    chosen with $JAX_COMPILATION_CACHE_DIR, and a threshold chosen with
+    $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS, are kept.
     """
     import jax
 
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(directory))
-    # JAX's default (1 s) would skip the validation step (about 0.5 s).
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        # JAX's default (1 s) would skip the validation step (about 0.5 s).
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def _verbosity(args: argparse.Namespace) -> int:

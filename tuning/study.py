@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import keras
 
-from hypermodels import VARIANTS_BY_NAME, SentimentHyperModel
+from hypermodels import SentimentHyperModel
 from tuning.best_model import export_best_model
 from tuning.data import holdout_split, load_imdb, load_word_index
-from tuning.oracles import make_oracle
-from tuning.plot import write_plots
+from tuning.modes import make_oracle
+from tuning.plots import write_plots
 from tuning.reports import write_markdown_report, write_reports
-from tuning.run_dir import RunDir, StudySettings
+from tuning.run_dir import RunDir
+from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
+from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
 from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ SPLIT_SEED = 0
 def run_study(
     run_dir: RunDir,
     settings: StudySettings,
-    data_path: Path | None,
     overwrite: bool = False,
     verbose: int = 2,
 ) -> list[dict]:
@@ -32,15 +32,14 @@ def run_study(
 
     Args:
         run_dir: the run directory.
-        settings: the study's settings; written to `study.json`.
-        data_path: a local `imdb.npz`, or `None` to download.
+        settings: the study's settings, resolved; written to `study.json`.
         overwrite: discard an existing run first. Defaults to `False`.
         verbose: Keras `fit` verbosity; 0 also silences Keras Tuner.
 
     Returns:
         The rows of the results table.
     """
-    data = load_imdb(data_path)
+    data = load_imdb(settings.data_path, NUM_WORDS, SEQUENCE_LENGTH)
     if settings.limit:
         data = data.head(settings.limit)
     logger.info(
@@ -57,21 +56,18 @@ def run_study(
     else:
         validation, test_data = test, None
 
-    oracle = make_oracle(
-        settings.mode,
-        objective=settings.objective,
-        variants=[VARIANTS_BY_NAME[name] for name in settings.variants],
-        max_trials=settings.max_trials,
-        epochs=settings.epochs,
-        seed=settings.seed,
+    hypermodel = SentimentHyperModel(
+        settings.space,
+        vocab_size=NUM_WORDS,
+        sequential=ScannedSequential,
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     tuner = StudyTuner(
-        oracle,
-        SentimentHyperModel(settings.space),
+        make_oracle(settings),
+        hypermodel,
         run_dir,
+        settings,
         test_data=test_data,
-        early_stopping=settings.early_stopping,
-        executions_per_trial=settings.executions_per_trial,
         overwrite=overwrite,
     )
     run_dir.write_settings(settings)
@@ -83,7 +79,7 @@ def run_study(
         validation_batch_size=EVALUATION_BATCH_SIZE,
         verbose=verbose,
     )
-    rows = write_reports(run_dir)
-    write_markdown_report(run_dir, rows, write_plots(run_dir))
-    export_best_model(tuner, run_dir, load_word_index(data_path))
+    rows = write_reports(run_dir, settings)
+    write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
+    export_best_model(tuner, run_dir, load_word_index(settings.data_path))
     return rows

@@ -30,6 +30,29 @@ def trial_label(trial_id: str, values: dict) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """One training run (repeat) of a trial.
+
+    Attributes:
+        repeat: its 0-based index within the trial.
+        history: metric name -> per-epoch values (`epoch` included).
+        finished: whether it trained to its end (`repeat_<k>.json` exists).
+        seed: the seed it trained from; `None` until finished.
+        test: its test-set metrics, when evaluated on the test reviews.
+    """
+
+    repeat: int
+    history: dict[str, list[float]]
+    finished: bool = True
+    seed: int | None = None
+    test: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("epoch", []))
+
+
+@dataclasses.dataclass(frozen=True)
 class TrialRecord:
     """One trial as recorded on disk.
 
@@ -38,8 +61,7 @@ class TrialRecord:
         label: see `trial_label`.
         status: Keras Tuner's status (`COMPLETED`, `RUNNING`, `FAILED`, ...).
         hyperparameters: the trial's values, the `variant` name excluded.
-        histories: one per execution, metric name -> per-epoch values.
-        test_metrics: one per execution that was evaluated on the test set.
+        runs: its training runs that finished an epoch, by repeat.
         message: Keras Tuner's failure message, if any.
     """
 
@@ -47,29 +69,37 @@ class TrialRecord:
     label: str
     status: str
     hyperparameters: dict
-    histories: list[dict[str, list[float]]]
-    test_metrics: list[dict[str, float]]
+    runs: list[RunRecord]
     message: str | None = None
 
     @property
+    def finished_runs(self) -> list[RunRecord]:
+        return [run for run in self.runs if run.finished]
+
+    @property
     def history(self) -> dict[str, list[float]]:
-        """Per-epoch metrics averaged over executions (over their common epochs)."""
-        if not self.histories:
-            return {}
-        epochs = min(len(h["epoch"]) for h in self.histories)
-        return {
-            name: np.mean([h[name][:epochs] for h in self.histories], axis=0).tolist()
-            for name in self.histories[0]
-            if name != "epoch"
-        }
+        """Per-epoch metrics averaged over runs (over their common epochs)."""
+        return mean_history([run.history for run in self.runs])
 
     @property
     def test(self) -> dict[str, float]:
-        """Test-set metrics averaged over executions; empty if never evaluated."""
-        if not self.test_metrics:
+        """Test-set metrics averaged over finished runs; empty if never evaluated."""
+        tested = [run.test for run in self.finished_runs if run.test]
+        if not tested:
             return {}
-        names = self.test_metrics[0]
-        return {n: float(np.mean([m[n] for m in self.test_metrics])) for n in names}
+        return {n: float(np.mean([t[n] for t in tested])) for n in tested[0]}
+
+
+def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per-epoch means over `histories`, over the epochs they all have."""
+    if not histories:
+        return {}
+    epochs = min(len(h["epoch"]) for h in histories)
+    return {
+        name: np.mean([h[name][:epochs] for h in histories], axis=0).tolist()
+        for name in histories[0]
+        if name != "epoch"
+    }
 
 
 def load_trials(run_dir: RunDir) -> list[TrialRecord]:
@@ -81,10 +111,9 @@ def load_trials(run_dir: RunDir) -> list[TrialRecord]:
     Returns:
         A list of `TrialRecord`; empty when no trial has started.
     """
-    oracle_file = run_dir.root / "oracle.json"
-    if not oracle_file.is_file():
+    if not run_dir.oracle.is_file():
         return []
-    start_order = json.loads(oracle_file.read_text())["start_order"]
+    start_order = json.loads(run_dir.oracle.read_text())["start_order"]
     return [_load_trial(run_dir, trial_id) for trial_id in start_order]
 
 
@@ -93,26 +122,33 @@ def _load_trial(run_dir: RunDir, trial_id: str) -> TrialRecord:
     values = dict(trial["hyperparameters"]["values"])
     label = trial_label(trial_id, values)
     values.pop(VARIANT_KEY, None)
-    histories, test_metrics = [], []
-    execution = 0
-    while run_dir.history_csv(trial_id, execution).is_file():
-        histories.append(_read_history(run_dir.history_csv(trial_id, execution)))
-        test_file = run_dir.test_metrics(trial_id, execution)
-        if test_file.is_file():
-            test_metrics.append(json.loads(test_file.read_text()))
-        execution += 1
+    runs = []
+    repeat = 0
+    while run_dir.history_csv(trial_id, repeat).is_file():
+        run = _load_run(run_dir, trial_id, repeat)
+        if run.epochs:
+            runs.append(run)
+        repeat += 1
     return TrialRecord(
         trial_id=trial_id,
         label=label,
         status=trial["status"],
         hyperparameters=values,
-        histories=[h for h in histories if h["epoch"]],
-        test_metrics=test_metrics,
+        runs=runs,
         message=trial.get("message"),
     )
 
 
-def _read_history(path) -> dict[str, list[float]]:
+def _load_run(run_dir: RunDir, trial_id: str, repeat: int) -> RunRecord:
+    history = read_history(run_dir.history_csv(trial_id, repeat))
+    record_file = run_dir.repeat_record(trial_id, repeat)
+    if not record_file.is_file():
+        return RunRecord(repeat, history, finished=False)
+    record = json.loads(record_file.read_text())
+    return RunRecord(repeat, history, True, record["seed"], record.get("test", {}))
+
+
+def read_history(path) -> dict[str, list[float]]:
     """Reads a Keras `CSVLogger` file into metric name -> per-epoch values."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))

@@ -1,17 +1,20 @@
-"""A Keras Tuner `Tuner` that keeps every epoch of every trial on disk."""
+"""A Keras Tuner `Tuner` that trains each trial's repeats and keeps every epoch."""
 
 from __future__ import annotations
 
 import gc
 import json
 import math
+import shutil
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from tuning.callbacks import EpochScalarLogger, HParamsLogger, StopOnNaN
-from tuning.run_dir import RunDir
-from tuning.trials import trial_label
+from tuning.run_dir import RunDir, write_text_atomically
+from tuning.settings import StudySettings
+from tuning.trials import read_history, trial_label
 
 # Evaluation batches (validation every epoch, the test reviews once) change
 # neither what is learned nor what is measured: the metrics are means over
@@ -22,32 +25,46 @@ from tuning.trials import trial_label
 EVALUATION_BATCH_SIZE = 250
 
 
+def repeat_seed(study_seed: int, trial_id: str, repeat: int) -> int:
+    """The seed of one training run, derived from the study's seed.
+
+    NumPy's `SeedSequence` mixes the three numbers, so neighbouring trials
+    and repeats get unrelated seeds, and the same three give the same seed.
+    """
+    entropy = [study_seed, int(trial_id), repeat]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
 class StudyTuner(kt.Tuner):
-    """Trains each trial and records its per-epoch history and TensorBoard logs.
+    """Trains each trial `settings.repeats` times and records every run.
 
-    Keras Tuner's oracle keeps only each trial's best metrics. This tuner
-    also writes, for every execution of a trial, the full Keras history to
-    `trial_<id>/history_<execution>.csv` (one row per epoch, flushed as it
-    goes, so a crash keeps the finished epochs) and TensorBoard scalars and
-    HParams to `tensorboard/<trial label>/`. When `test_data` is given (the held-out
-    validation protocol), each trained model is evaluated on it once, at the
-    end, into `trial_<id>/test_metrics_<execution>.json`.
+    Each run (repeat) trains from its own seed (`repeat_seed`), set with
+    `keras.utils.set_random_seed` before the model is built, so it covers
+    weight initialization, dropout and shuffling. As Keras Tuner's
+    `executions_per_trial` does, the objective the oracle sees is the mean
+    of the runs' best values, and one checkpoint (Keras Tuner's
+    `SaveBestEpoch`) keeps the trial's best epoch over all its runs.
 
-    The weights of each trial's best epoch go to Keras Tuner's checkpoint
-    file, so `get_best_models` works as for Keras Tuner's own tuners. A
-    trial whose loss turns NaN stops and is recorded as failed, with the
-    reason, and the search goes on. Hyperband's epoch budget
-    (`tuner/epochs`) is honoured by training from scratch for that many
-    epochs.
+    Per run it writes the full Keras history to
+    `trial_<id>/history_<k>.csv` (one row per epoch, flushed as it goes),
+    TensorBoard scalars and HParams to `tensorboard/<label>/` (with more
+    than one repeat, `tensorboard/<label>/repeat_<k>/`), and when it
+    finishes `trial_<id>/repeat_<k>.json` with its seed (and, under a
+    validation split, its test metrics). A trial interrupted and retried
+    keeps its finished runs and trains only the others.
+
+    A run whose loss turns NaN fails the trial, with the reason, and the
+    search goes on. Hyperband's epoch budget (`tuner/epochs`) is honoured by
+    training from scratch for that many epochs.
 
     Args:
         oracle: the `keras_tuner.Oracle` that proposes trials.
         hypermodel: builds and compiles the models.
         run_dir: the run directory; it is Keras Tuner's project directory.
-        test_data: `(x, y)` evaluated once per trained model, or `None`.
-        early_stopping: patience in epochs of `keras.callbacks.EarlyStopping`
-            on the objective (restoring the best weights), or `None`.
-        **kwargs: passed to `keras_tuner.Tuner`.
+        settings: the study's settings (`seed`, `repeats`, `early_stopping`).
+        test_data: `(x, y)` evaluated once per run, or `None`.
+        **kwargs: passed to `keras_tuner.Tuner` (not `executions_per_trial`:
+            `settings.repeats` is that).
     """
 
     def __init__(
@@ -55,8 +72,8 @@ class StudyTuner(kt.Tuner):
         oracle: kt.Oracle,
         hypermodel: kt.HyperModel,
         run_dir: RunDir,
+        settings: StudySettings,
         test_data: tuple | None = None,
-        early_stopping: int | None = None,
         **kwargs,
     ):
         super().__init__(
@@ -64,11 +81,12 @@ class StudyTuner(kt.Tuner):
             hypermodel,
             directory=str(run_dir.root.parent),
             project_name=run_dir.root.name,
+            executions_per_trial=settings.repeats,
             **kwargs,
         )
         self.run_dir = run_dir
+        self.settings = settings
         self.test_data = test_data
-        self.early_stopping = early_stopping
 
     def search(self, *fit_args, **fit_kwargs) -> None:
         """Runs the search with the objects that outlive it frozen for the collector.
@@ -93,71 +111,109 @@ class StudyTuner(kt.Tuner):
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial
             fit_kwargs = {**fit_kwargs, "epochs": hp.values["tuner/epochs"]}
-        histories = []
-        for execution in range(self.executions_per_trial):
-            model = self._try_build(hp)
-            callbacks = self._callbacks(trial, execution)
-            history = self.hypermodel.fit(
-                hp, model, *fit_args, callbacks=callbacks, **fit_kwargs
-            )
-            _fail_on_nan(history)
-            if self.test_data is not None:
-                self._evaluate_on_test(model, trial.trial_id, execution)
-            histories.append(history)
-        return histories
-
-    def _callbacks(self, trial, execution: int) -> list[keras.callbacks.Callback]:
         objective = self.oracle.objective
-        label = trial_label(trial.trial_id, trial.hyperparameters.values)
-        board_dir = self.run_dir.tensorboard / label
-        if self.executions_per_trial > 1:
-            board_dir = board_dir / f"execution_{execution}"
+        finished = [
+            self._finished_run(trial.trial_id, k) for k in range(self.settings.repeats)
+        ]
+        finished_bests = [
+            _best(history.history[objective.name], objective.direction)
+            for history in finished
+            if history is not None
+        ]
+        # One checkpoint for all the trial's runs, as Keras Tuner shares its
+        # `SaveBestEpoch`: it keeps the best epoch of any run, those finished
+        # before an interruption included.
         checkpoint = keras.callbacks.ModelCheckpoint(
             self._get_checkpoint_fname(trial.trial_id),
             monitor=objective.name,
             mode=objective.direction,
             save_best_only=True,
             save_weights_only=True,
+            initial_value_threshold=_best(finished_bests, objective.direction)
+            if finished_bests
+            else None,
         )
-        # It saves at epoch ends only, so its batch hook does nothing; saying
-        # so keeps Keras' asynchronous dispatch of training steps.
+        # It saves at epoch ends only; saying so keeps Keras' asynchronous
+        # dispatch of training steps.
         checkpoint.async_safe = True
+        return [
+            history or self._train(trial, k, checkpoint, fit_args, fit_kwargs)
+            for k, history in enumerate(finished)
+        ]
+
+    def _finished_run(self, trial_id: str, repeat: int):
+        """The history of a run that finished before the search was interrupted."""
+        if not self.run_dir.repeat_record(trial_id, repeat).is_file():
+            return None
+        history = keras.callbacks.History()
+        history.history = read_history(self.run_dir.history_csv(trial_id, repeat))
+        history.history.pop("epoch")
+        return history
+
+    def _train(self, trial, repeat: int, checkpoint, fit_args, fit_kwargs):
+        seed = repeat_seed(self.settings.seed, trial.trial_id, repeat)
+        keras.utils.set_random_seed(seed)
+        model = self._try_build(trial.hyperparameters)
+        callbacks = [*self._callbacks(trial, repeat), checkpoint]
+        history = self.hypermodel.fit(
+            trial.hyperparameters, model, *fit_args, callbacks=callbacks, **fit_kwargs
+        )
+        _fail_on_nan(history)
+        record = {"seed": seed}
+        if self.test_data is not None:
+            record["test"] = self._evaluate_on_test(model)
+        write_text_atomically(
+            self.run_dir.repeat_record(trial.trial_id, repeat),
+            json.dumps(record) + "\n",
+        )
+        return history
+
+    def _callbacks(self, trial, repeat: int) -> list[keras.callbacks.Callback]:
+        objective = self.oracle.objective
+        label = trial_label(trial.trial_id, trial.hyperparameters.values)
+        board_dir = self.run_dir.tensorboard / label
+        if self.settings.repeats > 1:
+            board_dir = board_dir / f"repeat_{repeat}"
+        # A run trained again after an interruption starts its logs afresh.
+        shutil.rmtree(board_dir / "train", ignore_errors=True)
+        shutil.rmtree(board_dir / "validation", ignore_errors=True)
         # Only epoch-level callbacks: any batch hook makes Keras wait for every
         # step (measured: 1-2 s more per epoch).
         callbacks = [
             StopOnNaN(),
             keras.callbacks.CSVLogger(
-                str(self.run_dir.history_csv(trial.trial_id, execution))
+                str(self.run_dir.history_csv(trial.trial_id, repeat))
             ),
             EpochScalarLogger(str(board_dir)),
-            checkpoint,
             HParamsLogger(
                 str(board_dir),
                 trial.hyperparameters.values,
-                session_name=label,
+                session_name=board_dir.relative_to(self.run_dir.tensorboard).as_posix(),
                 monitor=objective.name,
                 mode=objective.direction,
             ),
         ]
-        if self.early_stopping:
+        if self.settings.early_stopping:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
                     monitor=objective.name,
                     mode=objective.direction,
-                    patience=self.early_stopping,
+                    patience=self.settings.early_stopping,
                     restore_best_weights=True,
                 )
             )
         return callbacks
 
-    def _evaluate_on_test(self, model: keras.Model, trial_id: str, execution: int):
+    def _evaluate_on_test(self, model: keras.Model) -> dict[str, float]:
         x, y = self.test_data
         metrics = model.evaluate(
             x, y, batch_size=EVALUATION_BATCH_SIZE, verbose=0, return_dict=True
         )
-        self.run_dir.test_metrics(trial_id, execution).write_text(
-            json.dumps({f"test_{k}": float(v) for k, v in metrics.items()}) + "\n"
-        )
+        return {f"test_{k}": float(v) for k, v in metrics.items()}
+
+
+def _best(values: list[float], direction: str) -> float:
+    return max(values) if direction == "max" else min(values)
 
 
 def _fail_on_nan(history: keras.callbacks.History) -> None:

@@ -1,0 +1,147 @@
+"""How sure a study is of its numbers: intervals over repeats, and comparisons.
+
+Every formula comes from `scipy.stats`. Intervals are Student-t intervals:
+over K = 3..30 repeats a percentile bootstrap covers far less than its
+nominal 95% (with K = 3 it can draw only 10 distinct resamples), while the
+t interval holds its level for roughly normal values, which seed-to-seed
+accuracies are. Differences are Welch t intervals (no equal-variance
+assumption). P(A>B) is the Mann-Whitney U statistic over n_A * n_B
+(Bouthillier et al. 2021): the chance that one run of A beats one run of B.
+
+The verdict on a comparison: "better" (or "worse") when Welch's two-sided
+t-test rejects equal means at level `ALPHA / m`, m being the comparisons the
+study makes at once (Bonferroni), with the difference in favour of (or
+against) the trial; else "not distinguishable". So a study that makes any
+number of comparisons calls a trial "better" by chance with probability at
+most `ALPHA / 2`, 2.5%, over all of them together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
+# The power at which `repeats_needed` resolves a difference.
+POWER = 0.8
+MOST_REPEATS = 1000
+
+BETTER, WORSE, UNDECIDED = "better", "worse", "not distinguishable"
+NO_VERDICT = "no verdict (1 repeat)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """A metric over a trial's repeats.
+
+    Attributes:
+        n: repeats.
+        mean: their mean.
+        std: their standard deviation (n - 1 in the denominator); NaN for n = 1.
+        ci_low, ci_high: the 95% Student-t interval of the mean; NaN for n = 1.
+    """
+
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """A trial against the reference, on one metric over their repeats.
+
+    Attributes:
+        difference: the trial's mean minus the reference's.
+        ci_low, ci_high: the 95% Welch interval of `difference`.
+        p_beats: P(A>B), the chance that one run of the trial beats one run
+            of the reference (higher is better unless the metric is a loss).
+        p_value: Welch's two-sided p-value for equal means.
+        verdict: `BETTER`, `WORSE`, `UNDECIDED` or `NO_VERDICT`.
+        repeats_needed: for an undecided comparison, repeats per trial at
+            which a difference of this size would be found with probability
+            `POWER` under the same rule; `None` otherwise, or when more than
+            `MOST_REPEATS` (or a zero difference) would be needed.
+    """
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_beats: float
+    p_value: float
+    verdict: str
+    repeats_needed: int | None
+
+
+def summarize(values) -> Summary:
+    """The mean of `values` with its standard deviation and 95% t interval."""
+    values = np.asarray(values, dtype=float)
+    n, mean = len(values), float(np.mean(values))
+    if n < 2:
+        return Summary(n, mean, math.nan, math.nan, math.nan)
+    std = float(np.std(values, ddof=1))
+    if std == 0:
+        return Summary(n, mean, 0.0, mean, mean)
+    low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=stats.sem(values))
+    return Summary(n, mean, std, float(low), float(high))
+
+
+def compare(
+    trial, reference, higher_is_better: bool = True, comparisons: int = 1
+) -> Comparison:
+    """Compares a trial's repeats with the reference's (see the module's rule).
+
+    Args:
+        trial: the trial's values, one per repeat.
+        reference: the reference trial's values.
+        higher_is_better: `False` for losses. Defaults to `True`.
+        comparisons: how many comparisons the study makes at once (m).
+            Defaults to 1.
+    """
+    a, b = np.asarray(trial, dtype=float), np.asarray(reference, dtype=float)
+    difference = float(a.mean() - b.mean())
+    u = stats.mannwhitneyu(a, b).statistic
+    p_higher = float(u / (len(a) * len(b)))
+    p_beats = p_higher if higher_is_better else 1 - p_higher
+    if min(len(a), len(b)) < 2:
+        return Comparison(
+            difference, math.nan, math.nan, p_beats, math.nan, NO_VERDICT, None
+        )
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    low, high = welch.confidence_interval(CONFIDENCE)
+    p_value = float(welch.pvalue)
+    alpha = ALPHA / comparisons
+    gain = difference if higher_is_better else -difference
+    if p_value < alpha:  # NaN (two constant samples) compares False: undecided
+        verdict, needed = (BETTER if gain > 0 else WORSE), None
+    else:
+        verdict = UNDECIDED
+        spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+        needed = repeats_needed(abs(difference), spread, alpha)
+    return Comparison(
+        difference, float(low), float(high), p_beats, p_value, verdict, needed
+    )
+
+
+def repeats_needed(difference: float, std: float, alpha: float) -> int | None:
+    """Repeats per trial for a two-sided t-test at level `alpha` to find
+    `difference` between two trials of spread `std` with probability `POWER`.
+
+    From the noncentral t distribution; `None` when the difference is 0 or
+    more than `MOST_REPEATS` repeats would be needed.
+    """
+    if difference == 0 or not math.isfinite(difference) or not std > 0:
+        return None
+    for n in range(2, MOST_REPEATS + 1):
+        df = 2 * n - 2
+        critical = stats.t.ppf(1 - alpha / 2, df)
+        shift = difference / (std * math.sqrt(2 / n))
+        power = stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
+        if power >= POWER:
+            return n
+    return None
