@@ -12,9 +12,15 @@ rerun over its own --logdir, where JAX's cache holds its compiled steps.
 Finally, the tool's peak memory after one trial is compared with its peak
 after all of them.
 
+With `--study-repeats K` it measures instead what repeated runs cost: the
+tool's grid with `--repeats 1` and with `--repeats K`, alternating, each from
+an empty --logdir, and prints the ratio of their medians (at most K means the
+repeats reuse what the first run compiled).
+
     python benchmarks/bench_grid.py                 # the full study, 10 epochs
     python benchmarks/bench_grid.py --quick         # 2 variants, 2 epochs
     python benchmarks/bench_grid.py --repeats 3 --data ../shared/data/imdb.npz
+    python benchmarks/bench_grid.py --study-repeats 5   # one grid vs 5 repeats
 """
 
 from __future__ import annotations
@@ -100,8 +106,9 @@ def run_reference(args):
     return wall, rss, json.loads(stdout.strip().splitlines()[-1])
 
 
-def run_tool(args, variants, logdir):
+def run_tool(args, variants, logdir, study_repeats=1):
     command = [sys.executable, "-m", "tuning.search", "--mode", "grid"]
+    command += ["--repeats", str(study_repeats)]
     command += ["--epochs", str(args.epochs), "--variants", ",".join(variants)]
     command += ["--data", str(args.data), "--logdir", str(logdir), "--overwrite", "-q"]
     command += ["--limit", str(args.limit)] if args.limit else []
@@ -150,6 +157,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="2 variants, 2 epochs")
     parser.add_argument(
+        "--study-repeats",
+        type=int,
+        metavar="K",
+        help="time the tool's grid with --repeats 1 against --repeats K instead",
+    )
+    parser.add_argument(
         "--child-reference", action="store_true", help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -165,8 +178,35 @@ def help_seconds(repeats=5):
     return statistics.median(timed(command)[0] for _ in range(repeats))
 
 
+def repeats_cost(args):
+    """Times the grid with one run per trial against `--study-repeats` runs."""
+    k = args.study_repeats
+    walls = {1: [], k: []}
+    with tempfile.TemporaryDirectory() as root:
+        for repeat in range(args.repeats):
+            for study_repeats in walls:
+                logdir = tempfile.mkdtemp(dir=root)
+                wall, rss, _ = run_tool(args, args.variants, logdir, study_repeats)
+                walls[study_repeats].append(wall)
+                print(
+                    f"run {repeat + 1} --repeats {study_repeats:<3}: {wall:7.1f} s, "
+                    f"{rss:6.0f} MiB",
+                    flush=True,
+                )
+    one, many = (statistics.median(walls[r]) for r in (1, k))
+    print(f"\nmedians of {args.repeats} run(s): --repeats 1 {one:.1f} s, ", end="")
+    print(f"--repeats {k} {many:.1f} s; cost ratio {many / one:.2f} (at most {k})")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.study_repeats:
+        print(
+            f"{len(args.variants)} variants x {args.epochs} epochs, data {args.data}, "
+            f"limit {args.limit or 'none'}, {os.cpu_count()} CPUs"
+        )
+        repeats_cost(args)
+        return 0
     if args.child_reference:
         print(
             json.dumps(
