@@ -94,6 +94,36 @@ def _declare_value(hp, name: str, spec):
     return hp.Float(name, spec["min"], spec["max"], sampling=sampling)
 
 
+# Bytes per parameter while training: float32 weights, gradients and Adam's
+# two moments, plus a copy for the donated step state.
+TRAINING_BYTES_PER_PARAMETER = 4 * 5
+
+
+def largest_value(spec) -> float:
+    """The largest value a space entry allows (0 for an always-off rate)."""
+    if isinstance(spec, list):
+        return max(spec)
+    if "values" in spec:
+        return max(spec["values"])
+    return spec.get("max", 0)
+
+
+def largest_model_bytes(space: dict, vocab_size: int) -> int:
+    """Memory to train the largest model of `space`: its parameters times
+    `TRAINING_BYTES_PER_PARAMETER` (activations are small beside them)."""
+    embedding = largest_value(space["embedding_dim"])
+    units = largest_value(space["units"])
+    layers = largest_value(space["hidden_layers"])
+    parameters = (
+        vocab_size * embedding
+        + (embedding + 1) * units
+        + (layers - 1) * (units + 1) * units
+        + units
+        + 1
+    )
+    return int(parameters * TRAINING_BYTES_PER_PARAMETER)
+
+
 def load_space(path: str | Path) -> dict[str, object]:
     """Reads a JSON space file over `WIDE_SPACE` and validates the result.
 

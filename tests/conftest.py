@@ -12,15 +12,25 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb.npz"
+# Where Keras downloads the dataset from (keras.datasets.imdb).
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
 @pytest.fixture(scope="session")
 def imdb_path() -> Path:
-    """The local Keras-format imdb.npz: $IMDB_DATA, else ../shared/data/imdb.npz."""
+    """A Keras-format imdb.npz with imdb_word_index.json beside it: $IMDB_DATA,
+    else ../shared/data/imdb.npz, else Keras' cached (or downloaded) copy."""
     path = Path(os.environ.get("IMDB_DATA") or DEFAULT_DATA)
-    if not path.is_file():
-        pytest.fail(f"IMDB data not found at {path}; set IMDB_DATA to imdb.npz")
-    return path
+    if path.is_file():
+        return path
+    import keras
+
+    try:
+        for name in ("imdb_word_index.json", "imdb.npz"):
+            downloaded = keras.utils.get_file(name, origin=KERAS_ORIGIN + name)
+    except Exception as e:  # get_file wraps network errors in plain Exception
+        pytest.fail(f"IMDB data not at {path}, nor downloadable ({e}). Set IMDB_DATA.")
+    return Path(downloaded)
 
 
 @pytest.fixture(autouse=True)

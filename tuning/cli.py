@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
+import tempfile
 from collections.abc import Callable
 
 from tuning.errors import UsageError
@@ -34,6 +37,44 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# TensorFlow's native start-up notes on a machine without a GPU: not errors.
+_BENIGN_NATIVE_NOTES = re.compile(
+    "All log messages before absl::InitializeLog|oneDNN custom operations|"
+    "Could not find cuda drivers|failed call to cuInit|cpu_feature_guard|"
+    "To enable the following instructions|TensorFlow binary is optimized"
+)
+
+
+def quiet_native_logs() -> None:
+    """Loads TensorFlow with its native start-up notes kept off stderr.
+
+    On a machine without a GPU, TensorFlow prints "failed call to cuInit",
+    oneDNN and CPU-feature notes when it loads and first looks for devices,
+    before absl reads any log level, so no environment variable silences
+    them: to a reader they are errors where nothing is wrong. Keras loads
+    TensorFlow on every backend (`keras.utils.set_random_seed` seeds
+    `tf.data`). Here it is loaded once with file descriptor 2 captured, and
+    every other line is passed on.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # later notes: warnings up
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+    sys.stderr.writelines(
+        line for line in lines if not _BENIGN_NATIVE_NOTES.search(line)
+    )
+
+
 def run_dir_parser(prog: str, description: str) -> ArgumentParser:
     """A parser whose first argument is a run directory, e.g. `logs/grid`."""
     from pathlib import Path
@@ -54,6 +95,21 @@ def positive_int(text: str) -> int:
             f"expected a positive integer, received {text!r}"
         )
     return value
+
+
+def positive_int_up_to(maximum: int) -> Callable[[str], int]:
+    """An argparse `type=` for integers from 1 to `maximum`, for counts where
+    a larger one is a typo that would run for days."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive integer up to {maximum:,}, received {text!r}"
+            )
+        return value
+
+    return parse
 
 
 def run_command(

@@ -104,6 +104,8 @@ def load_imdb(
     if path is None:
         (x_train, y_train), (x_test, y_test) = _download(num_words)
         source = KERAS_DOWNLOAD
+        check_split(source, "train", x_train, y_train)
+        check_split(source, "test", x_test, y_test)
     else:
         (x_train, y_train), (x_test, y_test) = load_local_sequences(path, num_words)
         source = str(Path(path).resolve())
@@ -126,17 +128,49 @@ def load_local_sequences(path: str | os.PathLike, num_words: int = NUM_WORDS):
         `(x_train, y_train), (x_test, y_test)`, with `x_*` lists of int arrays.
 
     Raises:
-        DataError: if the file is not an npz holding the four IMDB arrays.
+        DataError: if the file is not an npz holding the four IMDB arrays, or
+            if they are not valid reviews (see `check_split`).
     """
     arrays = _read_npz(Path(path))
     rng = np.random.RandomState(_SHUFFLE_SEED)
     splits = []
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        check_split(repr(str(path)), split, x, y)
         order = np.arange(len(x))
         rng.shuffle(order)
-        splits.append((_encode(x[order], num_words), y[order]))
+        try:
+            encoded = _encode(x[order], num_words)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise DataError(
+                f"{str(path)!r}: x_{split} must hold one list of word ranks "
+                f"(integers >= 0) per review ({e}). Pass --data PATH to a "
+                "Keras-format imdb.npz."
+            ) from None
+        splits.append((encoded, y[order]))
     return tuple(splits)
+
+
+def check_split(source: str, split: str, x, y) -> None:
+    """Checks that a split has reviews, one label per review, and 0/1 labels.
+
+    Raises:
+        DataError: naming the split and what is wrong with it.
+    """
+    fix = "Pass --data PATH to a valid Keras-format imdb.npz."
+    if len(x) == 0:
+        raise DataError(f"{source}: x_{split} holds no review. {fix}")
+    if len(x) != len(y):
+        raise DataError(
+            f"{source}: x_{split} holds {len(x)} reviews but y_{split} {len(y)} "
+            f"labels. {fix}"
+        )
+    labels = np.unique(np.asarray(y)).tolist()
+    if not set(labels) <= {0, 1}:
+        raise DataError(
+            f"{source}: y_{split} holds labels {labels[:6]}; expected 0 "
+            f"(negative) and 1 (positive). {fix}"
+        )
 
 
 def _encode(reviews: np.ndarray, num_words: int) -> list[np.ndarray]:
@@ -147,12 +181,12 @@ def _encode(reviews: np.ndarray, num_words: int) -> list[np.ndarray]:
     flat[starts] = _START_CHAR
     words = np.ones(len(flat), dtype=bool)
     words[starts] = False
-    flat[words] = (
-        np.fromiter(
-            (w for review in reviews for w in review), dtype=np.int64, count=words.sum()
-        )
-        + _INDEX_FROM
+    ranks = np.fromiter(
+        (w for review in reviews for w in review), dtype=np.int64, count=words.sum()
     )
+    if ranks.size and ranks.min() < 0:
+        raise ValueError(f"found the negative rank {ranks.min()}")
+    flat[words] = np.minimum(ranks + _INDEX_FROM, num_words)
     flat[flat >= num_words] = _OOV_CHAR
     return np.split(flat, starts[1:])
 

@@ -35,7 +35,13 @@ def plot(args: argparse.Namespace) -> int:
             f"{str(run_dir.root)!r} is not a run directory (no study.json). Pass "
             "one written by `python -m tuning.search`, e.g. logs/grid."
         )
-    for path in write_plots(run_dir, run_dir.read_settings(), args.top):
+    paths = write_plots(run_dir, run_dir.read_settings(), args.top)
+    if not paths:
+        raise UsageError(
+            f"No finished epochs to plot in {str(run_dir.root)!r}. Pass a run "
+            "directory written by `python -m tuning.search`."
+        )
+    for path in paths:
         print(path)
     return 0
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tuning import statistics
-from tuning.errors import UsageError
 from tuning.reports import describe_protocol, reference_label, result_row
 from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
@@ -249,17 +248,11 @@ def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
 def write_plots(
     run_dir: RunDir, settings: StudySettings, top: int = DEFAULT_TOP
 ) -> list[Path]:
-    """Writes the five figures into `RUN_DIR/plots/`; returns the files written.
-
-    Raises:
-        UsageError: if the run has no finished epoch to draw.
-    """
+    """Writes the five figures into `RUN_DIR/plots/`; returns the files
+    written, none when no trial has finished an epoch."""
     records = select_trials(load_trials(run_dir), top)
     if not records:
-        raise UsageError(
-            f"No finished epochs to plot in {str(run_dir.root)!r}. Pass a run "
-            "directory written by `python -m tuning.search`."
-        )
+        return []
     subtitle = describe_protocol(settings)
     colors = trial_colors([r.label for r in records])
     figures = {
@@ -278,7 +271,10 @@ def write_plots(
     )
     run_dir.plots.mkdir(parents=True, exist_ok=True)
     for name, figure in figures.items():
-        figure.savefig(run_dir.plots / name, dpi=110)
+        # To a temporary name, then renamed: a reader sees a whole figure.
+        temporary = run_dir.plots / f".{name}.tmp"
+        figure.savefig(temporary, dpi=110, format="png")
+        temporary.replace(run_dir.plots / name)
     return [run_dir.plots / name for name in figures]
 
 

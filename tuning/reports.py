@@ -14,7 +14,13 @@ from pathlib import Path
 from tuning import statistics
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.settings import StudySettings
-from tuning.trials import RunRecord, TrialRecord, best_epoch, load_trials
+from tuning.trials import (
+    RunRecord,
+    TrialRecord,
+    best_epoch,
+    failure_reason,
+    load_trials,
+)
 
 HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Per-run metrics summarized over repeats ("objective": the run's best value
@@ -76,7 +82,7 @@ def result_row(record: TrialRecord, settings: StudySettings) -> dict:
         )
     row.update(record.test)
     if record.status == "FAILED" and record.message:
-        row["message"] = record.message.strip().splitlines()[-1]
+        row["message"] = failure_reason(record.message)
     row["protocol"] = settings.protocol
     runs = [run_metrics(run, settings) for run in record.finished_runs]
     row["repeats"] = len(runs)
@@ -252,10 +258,6 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     write_text_atomically(path, buffer.getvalue())
 
 
-def _interval(low: float, high: float) -> str:
-    return f"[{low:+.4f}, {high:+.4f}]"
-
-
 def verdict_summary(rows: list[dict], settings: StudySettings) -> list[str]:
     """Sentences on which trials beat the reference, each difference with its
     95% interval; with one repeat, why no verdict is possible."""
@@ -289,7 +291,7 @@ def verdict_summary(rows: list[dict], settings: StudySettings) -> list[str]:
         lines.append(
             f"- **{row['label']}** is better than {reference}: "
             f"{row['difference']:+.4f} "
-            f"{_interval(row['difference_ci_low'], row['difference_ci_high'])}, "
+            f"{_bounds(row['difference_ci_low'], row['difference_ci_high'], True)}, "
             f"P(A>B) = {row['p_beats_reference']:.2f}."
         )
     if not winners:
@@ -330,36 +332,45 @@ def study_summary(rows: list[dict], settings: StudySettings) -> list[str]:
 def comparison_table(rows: list[dict]) -> list[str]:
     """Markdown rows: each trial's mean objective with its interval, and its
     difference from the reference with interval, P(A>B) and verdict."""
+    references = {row.get("reference") for row in rows}
     lines = [
         "| trial | repeats | mean | 95% CI | difference | 95% CI | P(A>B) "
         "| verdict | repeats needed |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        if not row.get("repeats"):
-            continue
-        is_reference = any(r.get("reference") == row["label"] for r in rows)
-        difference = (
-            "reference" if is_reference else _format_cell(row.get("difference", ""))
-        )
-        interval = (
-            _interval(row["difference_ci_low"], row["difference_ci_high"])
-            if row.get("verdict") and not math.isnan(row["difference_ci_low"])
-            else ""
-        )
-        mean_interval = (
-            f"[{row['objective_ci_low']:.4f}, {row['objective_ci_high']:.4f}]"
-            if not math.isnan(row["objective_ci_low"])
-            else ""
-        )
-        p_beats = row.get("p_beats_reference", "")
-        lines.append(
-            f"| {row['label']} | {row['repeats']} | {row['objective_mean']:.4f} "
-            f"| {mean_interval} | {difference} | {interval} "
-            f"| {_format_cell(p_beats) if p_beats != '' else ''} "
-            f"| {row.get('verdict', '')} | {row.get('repeats_needed', '')} |"
-        )
+        if row.get("repeats"):
+            cells = [row["label"], row["repeats"], f"{row['objective_mean']:.4f}"]
+            cells.append(_bounds(row["objective_ci_low"], row["objective_ci_high"]))
+            cells += _comparison_cells(row, row["label"] in references)
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
     return lines
+
+
+def _comparison_cells(row: dict, is_reference: bool) -> list[str]:
+    """Difference, its interval, P(A>B), verdict and repeats needed."""
+    if is_reference:
+        return ["reference", "", "", "", ""]
+    if "verdict" not in row:
+        return ["", "", "", "", ""]
+    needed = row["repeats_needed"]
+    if row["verdict"] == statistics.UNDECIDED and needed == "":
+        needed = f"> {statistics.MOST_REPEATS}"
+    return [
+        f"{row['difference']:+.4f}",
+        _bounds(row["difference_ci_low"], row["difference_ci_high"], signed=True),
+        f"{row['p_beats_reference']:.2f}",
+        row["verdict"],
+        str(needed),
+    ]
+
+
+def _bounds(low: float, high: float, signed: bool = False) -> str:
+    """An interval as `[low, high]`; empty where it is undefined (one repeat)."""
+    if math.isnan(low):
+        return ""
+    sign = "+" if signed else ""
+    return f"[{low:{sign}.4f}, {high:{sign}.4f}]"
 
 
 def write_markdown_report(

@@ -8,10 +8,22 @@ logs, the results tables, the plots and `study.json`.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
+import json
 import os
+import shutil
+import socket
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+from tuning.errors import UsageError
 from tuning.settings import StudySettings
+
+# Inside a run directory while a process owns it: who, for the next one's message.
+OWNER_FILE = ".owner"
 
 
 def write_text_atomically(path: Path, text: str) -> None:
@@ -86,8 +98,104 @@ class RunDir:
         """The best trial's model, saved with what it needs to read raw text."""
         return self.root / "best_model"
 
+    @contextlib.contextmanager
+    def owned(self) -> Iterator[None]:
+        """Holds the run directory for this process alone, until the block ends.
+
+        The lock is the OS's (`flock` on the directory), so a killed run
+        leaves none behind. Directories this call creates are removed again
+        if the block leaves them empty (a run refused before it wrote).
+
+        Raises:
+            UsageError: if another process holds the directory, or if it
+                cannot be created or written.
+        """
+        created = _make_directories(self.root)
+        descriptor = os.open(self.root, os.O_RDONLY)
+        owner = self.root / OWNER_FILE
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = owner.read_text().strip() if owner.is_file() else "?"
+                raise UsageError(
+                    f"Run {str(self.root)!r} is in use by another run ({holder}). "
+                    "Wait for it to end, or choose another --run-name."
+                ) from None
+            try:
+                write_text_atomically(owner, _describe_this_process() + "\n")
+            except OSError as e:
+                raise UsageError(
+                    f"Cannot write to {str(self.root)!r} ({e.strerror}). Pass a "
+                    "writable --logdir."
+                ) from None
+            try:
+                yield
+            finally:
+                owner.unlink(missing_ok=True)
+        finally:
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()  # only if empty
+            os.close(descriptor)
+
+    def clear(self) -> None:
+        """Deletes the run's files (`--overwrite`), keeping the directory and
+        its lock, which Keras Tuner's own `overwrite` would delete."""
+        for path in self.root.iterdir():
+            if path.name == OWNER_FILE:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    def check_state(self) -> None:
+        """Reads every JSON file a resumed run depends on.
+
+        Raises:
+            UsageError: naming a truncated or garbled file, and `--overwrite`.
+        """
+        for path in [*self.root.glob("*.json"), *self.root.glob("trial_*/*.json")]:
+            try:
+                json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError) as e:
+                raise UsageError(
+                    f"{str(path)!r} is damaged ({e}). Pass --overwrite to start "
+                    "the run afresh, or choose another --run-name."
+                ) from None
+
     def read_settings(self) -> StudySettings:
         return StudySettings.from_json(self.study.read_text(), str(self.study))
 
     def write_settings(self, settings: StudySettings) -> None:
         write_text_atomically(self.study, settings.to_json() + "\n")
+
+
+def _make_directories(path: Path) -> list[Path]:
+    """Creates `path` and its missing parents; returns those created, outermost first.
+
+    Raises:
+        UsageError: if a part of `path` is a file, or cannot be created.
+    """
+    missing = [p for p in [path, *path.parents] if not p.exists()][::-1]
+    try:
+        for directory in missing:
+            directory.mkdir()
+    except OSError as e:
+        raise UsageError(
+            f"Cannot create the run directory {str(path)!r} ({e.strerror}). Pass "
+            "a --logdir that is a writable directory."
+        ) from None
+    if not path.is_dir():
+        raise UsageError(
+            f"{str(path)!r} is not a directory. Pass a --logdir that is a "
+            "directory, or another --run-name."
+        )
+    return missing
+
+
+def _describe_this_process() -> str:
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    command = " ".join(["python -m tuning.search", *sys.argv[1:]])
+    return f"pid {os.getpid()} on {socket.gethostname()} since {started}: {command}"

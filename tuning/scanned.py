@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import keras
 import numpy as np
@@ -43,6 +44,23 @@ class ScannedSequential(keras.Sequential):
     `steps_per_execution`. Other backends, eager runs, distributed training
     and Keras versions that scan by themselves use Keras' own loop.
     """
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        """Keras' `fit`, with no more steps per execution than an epoch has.
+
+        Keras numbers an execution's last batch `first + steps_per_execution
+        - 1` even when the epoch ends sooner, so callbacks saw batch 1023 of
+        a 782-batch epoch and `-v`'s progress bar `1024/4`, with a negative
+        ETA. The math does not change.
+        """
+        configured = self.steps_per_execution
+        if hasattr(x, "__len__") and batch_size:
+            batches = math.ceil(len(x) / batch_size)
+            self.steps_per_execution = max(1, min(configured, batches))
+        try:
+            return super().fit(x, y, batch_size=batch_size, **kwargs)
+        finally:
+            self.steps_per_execution = configured
 
     def make_train_function(self, force: bool = False) -> None:
         if not self._scans():

@@ -16,19 +16,28 @@ from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant
 from tuning import cli
 from tuning.errors import UsageError
 from tuning.modes import MODE_SPECIFIC, MODES
-from tuning.run_dir import RunDir
+from tuning.run_dir import OWNER_FILE, RunDir
 from tuning.settings import (
     BACKENDS,
     DEFAULT_BACKEND,
     KERAS_DOWNLOAD,
+    NUM_WORDS,
     OBJECTIVES,
     StudySettings,
 )
 
 logger = logging.getLogger(__name__)
 
+# The exit status of a study in which no trial completed.
+EXIT_NO_TRIAL_COMPLETED = 1
 # Under --logdir: XLA's compiled training and validation steps, kept across runs.
 COMPILE_CACHE = ".jax_cache"
+# The largest counts accepted: past them a run would take days or more.
+MOST_EPOCHS = 10_000
+MOST_REPEATS = 100
+MOST_TRIALS = 10_000
+# NumPy's RandomState, behind Keras Tuner's oracles, takes seeds below 2**32.
+MOST_SEED = 2**32 - 1
 # Defaults of the settings that only some modes use (`tuning.modes`).
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_REFERENCE = "Baseline"
@@ -93,18 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--epochs",
-        type=cli.positive_int,
+        type=cli.positive_int_up_to(MOST_EPOCHS),
         default=10,
         help="epochs per trial (Hyperband: the most any trial gets)",
     )
     parser.add_argument(
         "--max-trials",
-        type=cli.positive_int,
+        type=cli.positive_int_up_to(MOST_TRIALS),
         help=f"trials of a random or Bayesian search (default {DEFAULT_MAX_TRIALS})",
     )
     parser.add_argument(
         "--seed",
-        type=cli.positive_int,
+        type=cli.positive_int_up_to(MOST_SEED),
         help="the study's seed: the search's proposals and every training run's "
         "seed derive from it, so the same seed reproduces the study (default: a "
         "random one, recorded in study.json)",
@@ -117,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--early-stopping",
-        type=cli.positive_int,
+        type=cli.positive_int_up_to(MOST_EPOCHS),
         metavar="PATIENCE",
         help="stop a trial after PATIENCE epochs without a better objective, "
         "keeping its best weights",
@@ -125,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats",
         "--executions-per-trial",
-        type=cli.positive_int,
+        type=cli.positive_int_up_to(MOST_REPEATS),
         default=1,
         metavar="K",
         help="train each trial K times, each from its own seed; the objective is "
@@ -192,18 +201,26 @@ def search(args: argparse.Namespace) -> int:
     """Runs (or resumes) the study that `args` describe and prints its results."""
     run_dir = RunDir(args.logdir / (args.run_name or args.mode))
     settings = resolve_settings(args, run_dir)
-    _check_resumable(run_dir, settings, args.overwrite)
-    _select_backend(settings.backend)
-    if settings.backend == "jax":
-        _cache_compilations(args.logdir / COMPILE_CACHE)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with run_dir.owned():
+        _check_resumable(run_dir, settings, args.overwrite)
+        _select_backend(settings.backend)
+        cli.quiet_native_logs()
+        if settings.backend == "jax":
+            _cache_compilations(args.logdir / COMPILE_CACHE)
 
-    from tuning.reports import format_table
-    from tuning.study import run_study
+        from tuning.reports import format_table
+        from tuning.study import run_study
 
-    rows = run_study(run_dir, settings, args.overwrite, _verbosity(args))
+        rows = run_study(run_dir, settings, args.overwrite, _verbosity(args))
     print(format_table(rows, settings))
     print(f"\nResults, histories and plots: {run_dir.root}")
+    if not any(row["status"] == "COMPLETED" for row in rows):
+        print(
+            "error: no trial completed, so there is no best model. The reasons "
+            f"are in the message column of {run_dir.results_csv}.",
+            file=sys.stderr,
+        )
+        return EXIT_NO_TRIAL_COMPLETED
     return 0
 
 
@@ -229,6 +246,8 @@ def resolve_settings(args: argparse.Namespace, run_dir: RunDir) -> StudySettings
             f"{'/'.join(users)}. Drop it or choose that mode."
         )
     data_path = resolve_data_path(args.data)
+    if args.space:
+        _check_space_fits_in_memory(args.space)
     variants = tuple(v.name for v in args.variants or VARIANTS)
     return StudySettings(
         mode=mode.name,
@@ -250,6 +269,24 @@ def resolve_settings(args: argparse.Namespace, run_dir: RunDir) -> StudySettings
         else None,
         space=(args.space or WIDE_SPACE) if "space" in mode.uses else None,
     )
+
+
+def _check_space_fits_in_memory(space: dict) -> None:
+    """Refuses a space whose largest model could not train in this machine's memory."""
+    from hypermodels.space import largest_model_bytes, largest_value
+
+    needed = largest_model_bytes(space, NUM_WORDS)
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        largest = ", ".join(
+            f"{name} up to {largest_value(space[name]):,}"
+            for name in ("hidden_layers", "units", "embedding_dim")
+        )
+        raise UsageError(
+            f"--space allows models too large for this machine: the largest "
+            f"({largest}) needs about {needed / 2**30:,.1f} GiB to train, and "
+            f"this machine has {available / 2**30:,.1f} GiB. Lower those maxima."
+        )
 
 
 def _reference(name: str | None, variants: tuple[str, ...]) -> str:
@@ -278,16 +315,18 @@ def _seed(seed: int | None, run_dir: RunDir, overwrite: bool) -> int:
 
 
 def _check_resumable(run_dir: RunDir, settings: StudySettings, overwrite: bool):
-    """Refuses to resume a run that was started with other settings."""
-    if overwrite or not run_dir.root.exists():
+    """Refuses to resume a run that was started with other settings, or whose
+    saved state is damaged."""
+    if overwrite:
         return
     if not run_dir.study.is_file():
-        if any(run_dir.root.iterdir()):
+        if any(p.name != OWNER_FILE for p in run_dir.root.iterdir()):
             raise UsageError(
                 f"{str(run_dir.root)!r} exists but holds no study.json. Pass "
                 "--overwrite to replace it, or choose another --run-name."
             )
         return
+    run_dir.check_state()
     changed = run_dir.read_settings().differences(settings)
     if changed:
         raise UsageError(

@@ -40,6 +40,9 @@ def run_study(
         The rows of the results table.
     """
     data = load_imdb(settings.data_path, NUM_WORDS, SEQUENCE_LENGTH)
+    # Needed only at the end, for the best model: fetched now, so that a
+    # missing word index stops the study before it trains.
+    word_index = load_word_index(settings.data_path)
     if settings.limit:
         data = data.head(settings.limit)
     logger.info(
@@ -62,13 +65,10 @@ def run_study(
         sequential=ScannedSequential,
         steps_per_execution=STEPS_PER_EXECUTION,
     )
+    if overwrite:
+        run_dir.clear()
     tuner = StudyTuner(
-        make_oracle(settings),
-        hypermodel,
-        run_dir,
-        settings,
-        test_data=test_data,
-        overwrite=overwrite,
+        make_oracle(settings), hypermodel, run_dir, settings, test_data=test_data
     )
     run_dir.write_settings(settings)
     tuner.search(
@@ -81,5 +81,5 @@ def run_study(
     )
     rows = write_reports(run_dir, settings)
     write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
-    export_best_model(tuner, run_dir, load_word_index(settings.data_path))
+    export_best_model(tuner, run_dir, word_index)
     return rows

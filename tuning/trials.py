@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 
 import numpy as np
 
@@ -22,6 +23,18 @@ VARIANT_KEY = "variant"
 def best_epoch(values: list[float]) -> int:
     """The 1-based epoch of the highest value (the first, on ties)."""
     return max(range(len(values)), key=values.__getitem__) + 1
+
+
+# A traceback's exception line, e.g. `ValueError: ...` or `jax.errors.X: ...`.
+_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exhausted|Exit)\b.*:")
+
+
+def failure_reason(message: str | None) -> str:
+    """The exception line of a failed trial's traceback (Keras Tuner keeps the
+    whole traceback; JAX appends notes after the exception line)."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    errors = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (errors or lines or [""])[-1]
 
 
 def trial_label(trial_id: str, values: dict) -> str:
