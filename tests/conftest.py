@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # The tool's default backend, set before any test imports Keras.
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# Decoded data goes to a cache of this session's, not the user's.
+os.environ.setdefault("IMDB_TUNE_CACHE", tempfile.mkdtemp(prefix="imdb-tune-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb.npz"

@@ -158,3 +158,31 @@ def test_encoded_training_review_matches_the_stored_one(imdb_path, data):
     text = " ".join(words[i - 3] for i in x[0][1:])
     (encoded,) = encode_reviews([text], word_index)
     np.testing.assert_array_equal(encoded, data.x_train[0])
+
+
+def small_npz(path, first_word=5):
+    reviews = np.empty(4, dtype=object)
+    for i in range(4):
+        reviews[i] = [first_word, 9 + i, 20_000]
+    labels = np.array([1, 0, 1, 0])
+    np.savez(path, x_train=reviews, y_train=labels, x_test=reviews, y_test=labels)
+    return path
+
+
+def test_decoded_data_is_cached_by_content_and_transform(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMDB_TUNE_CACHE", str(tmp_path / "cache"))
+    path = small_npz(tmp_path / "imdb.npz")
+    decoded = load_imdb(path)
+    (entry,) = (tmp_path / "cache").iterdir()
+    cached = load_imdb(path)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(cached, key), getattr(decoded, key))
+    row = cached.x_train[0, -4:].tolist()  # start, 5 + offset, a word, OOV
+    assert row[:2] == [1, 5 + 3] and row[3] == 2
+    load_imdb(path, maxlen=16)  # another transform: another entry
+    small_npz(path, first_word=6)  # another content: another entry
+    assert load_imdb(path).x_train[0, -3] == 6 + 3
+    assert len(list((tmp_path / "cache").iterdir())) == 3
+    entry.write_bytes(b"damaged")
+    small_npz(path)
+    np.testing.assert_array_equal(load_imdb(path).x_train, decoded.x_train)

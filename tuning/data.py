@@ -4,12 +4,15 @@ By default the data comes from `keras.datasets.imdb.load_data`, which downloads
 `imdb.npz` once and caches it. A local Keras-format `imdb.npz` (`--data PATH` or
 the `IMDB_DATA` environment variable) is read without the download and
 transformed exactly as `load_data` would transform it, so a run on a local copy
-matches a run on the downloaded file.
+matches a run on the downloaded file. The padded arrays of a local file are
+kept on disk (`cache_directory()`), keyed by the file's content and the
+transform's settings, so each machine decodes a file once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import pickle
@@ -22,6 +25,7 @@ from tuning.errors import DataError
 from tuning.settings import KERAS_DOWNLOAD, NUM_WORDS, SEQUENCE_LENGTH
 
 DATA_ENV_VAR = "IMDB_DATA"
+CACHE_ENV_VAR = "IMDB_TUNE_CACHE"
 
 # `keras.datasets.imdb.load_data` defaults, which the local path reproduces.
 _SHUFFLE_SEED = 113
@@ -103,19 +107,61 @@ def load_imdb(
 
     if path is None:
         (x_train, y_train), (x_test, y_test) = _download(num_words)
-        source = KERAS_DOWNLOAD
-        check_split(source, "train", x_train, y_train)
-        check_split(source, "test", x_test, y_test)
-    else:
+        check_split(KERAS_DOWNLOAD, "train", x_train, y_train)
+        check_split(KERAS_DOWNLOAD, "test", x_test, y_test)
+        return Dataset(
+            x_train=pad_sequences(x_train, maxlen=maxlen),
+            y_train=np.asarray(y_train),
+            x_test=pad_sequences(x_test, maxlen=maxlen),
+            y_test=np.asarray(y_test),
+            source=KERAS_DOWNLOAD,
+        )
+    source = str(Path(path).resolve())
+    cached = _cache_file(Path(path), num_words, maxlen)
+    arrays = _read_cache(cached)
+    if arrays is None:
         (x_train, y_train), (x_test, y_test) = load_local_sequences(path, num_words)
-        source = str(Path(path).resolve())
-    return Dataset(
-        x_train=pad_sequences(x_train, maxlen=maxlen),
-        y_train=np.asarray(y_train),
-        x_test=pad_sequences(x_test, maxlen=maxlen),
-        y_test=np.asarray(y_test),
-        source=source,
-    )
+        arrays = {
+            "x_train": pad_sequences(x_train, maxlen=maxlen),
+            "y_train": np.asarray(y_train),
+            "x_test": pad_sequences(x_test, maxlen=maxlen),
+            "y_test": np.asarray(y_test),
+        }
+        _write_cache(cached, arrays)
+    return Dataset(**arrays, source=source)
+
+
+def cache_directory() -> Path:
+    """Where decoded data is kept: `$IMDB_TUNE_CACHE`, else `~/.cache/imdb-tune`."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "imdb-tune")
+
+
+def _cache_file(path: Path, num_words: int, maxlen: int) -> Path:
+    """The cache entry of a file's content under one transform."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    transform = f"{num_words}w-{maxlen}l-{_SHUFFLE_SEED}s-{_INDEX_FROM}i"
+    return cache_directory() / f"imdb-{digest}-{transform}.npz"
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """A cache entry's arrays; `None` if it is missing or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {key: arrays[key] for key in _KEYS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Writes a cache entry atomically; a cache that cannot be written is skipped."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as f:
+            np.savez(f, **arrays)
+        temporary.replace(path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def load_local_sequences(path: str | os.PathLike, num_words: int = NUM_WORDS):
