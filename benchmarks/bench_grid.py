@@ -9,9 +9,15 @@ peak resident memory. Prints each run, then medians, every variant's best
 val_accuracy side by side, and the speed ratio (a) / (b). Every tool run
 starts from an empty --logdir, so nothing is compiled yet; then the last one is
 rerun over its own --logdir, where JAX's cache holds its compiled steps.
-Finally, the tool's peak memory after one trial is compared with its peak
-after all of them.
+It prints the training floor it measured: the fastest epoch (training and
+validation) of the tool's runs, read from the epoch-end times in their
+TensorBoard logs, times the study's epochs, and the tool's wall time as a
+multiple of it. Finally, the tool's peak memory after one trial is compared
+with its peak after all of them, and the quick check (`--variants Baseline
+--epochs 1 --limit 500`, cold) and `--help` are timed.
 
+With `--hyperband` it runs instead a seeded 10-epoch Hyperband search and
+prints its wall time, the epochs it trained and its best val_accuracy.
 With `--study-repeats K` it measures instead what repeated runs cost: the
 tool's grid with `--repeats 1` and with `--repeats K`, alternating, each from
 an empty --logdir, and prints the ratio of their medians (at most K means the
@@ -21,12 +27,14 @@ repeats reuse what the first run compiled).
     python benchmarks/bench_grid.py --quick         # 2 variants, 2 epochs
     python benchmarks/bench_grid.py --repeats 3 --data ../shared/data/imdb.npz
     python benchmarks/bench_grid.py --study-repeats 5   # one grid vs 5 repeats
+    python benchmarks/bench_grid.py --hyperband         # epochs a search trains
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import statistics
@@ -121,6 +129,54 @@ def run_tool(args, variants, logdir, study_repeats=1):
     return wall, rss, best
 
 
+def fastest_epoch_seconds(logdir) -> float:
+    """The shortest time between two epoch ends of one training run, from the
+    wall times of the `epoch_loss` events the tool writes at each epoch end."""
+    from tensorboard.backend.event_processing import event_accumulator
+
+    fastest = float("inf")
+    for run in Path(logdir).glob("*/tensorboard/**/train"):
+        events = event_accumulator.EventAccumulator(
+            str(run), size_guidance={event_accumulator.TENSORS: 0}
+        )
+        events.Reload()
+        times = [
+            e.wall_time
+            for e in sorted(events.Tensors("epoch_loss"), key=lambda e: e.step)
+        ]
+        fastest = min([fastest, *(b - a for a, b in itertools.pairwise(times))])
+    return fastest
+
+
+def quick_check_seconds(args, repeats=3):
+    """Median wall time of the quick check, each from an empty --logdir."""
+    walls = []
+    for _ in range(repeats):
+        command = [sys.executable, "-m", "tuning.search", "--variants", "Baseline"]
+        command += ["--epochs", "1", "--limit", "500", "--data", str(args.data)]
+        command += ["--logdir", tempfile.mkdtemp(), "-q"]
+        walls.append(timed(command)[0])
+    return statistics.median(walls)
+
+
+def hyperband(args):
+    """A seeded 10-epoch Hyperband search: wall time, epochs trained, best."""
+    logdir = tempfile.mkdtemp()
+    command = [sys.executable, "-m", "tuning.search", "--mode", "hyperband"]
+    command += ["--epochs", "10", "--seed", "1", "--data", str(args.data)]
+    command += ["--logdir", logdir, "-q"]
+    command += ["--limit", str(args.limit)] if args.limit else []
+    wall, rss, _ = timed(command)
+    with open(Path(logdir) / "hyperband" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    epochs = sum(int(row["epochs"]) for row in rows)
+    best = max(float(row["best_val_accuracy"]) for row in rows)
+    print(
+        f"hyperband, 10 epochs, seed 1: {wall:.1f} s, {len(rows)} trials, "
+        f"{epochs} epochs trained, best val_accuracy {best:.4f}, {rss:.0f} MiB"
+    )
+
+
 def common_flags(args):
     flags = ["--epochs", str(args.epochs), "--variants", ",".join(args.variants)]
     flags += ["--data", str(args.data)]
@@ -156,6 +212,9 @@ def parse_args(argv=None):
         "--data", type=Path, default=Path(os.environ.get("IMDB_DATA", DEFAULT_DATA))
     )
     parser.add_argument("--quick", action="store_true", help="2 variants, 2 epochs")
+    parser.add_argument(
+        "--hyperband", action="store_true", help="time a 10-epoch Hyperband search"
+    )
     parser.add_argument(
         "--study-repeats",
         type=int,
@@ -200,6 +259,9 @@ def repeats_cost(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.hyperband:
+        hyperband(args)
+        return 0
     if args.study_repeats:
         print(
             f"{len(args.variants)} variants x {args.epochs} epochs, data {args.data}, "
@@ -219,6 +281,7 @@ def main(argv=None):
         f"limit {args.limit or 'none'}, {os.cpu_count()} CPUs"
     )
     runs = {"reference": [], "tool": []}
+    fastest = float("inf")
     with tempfile.TemporaryDirectory() as root:
         for repeat in range(args.repeats):
             for kind in ("reference", "tool"):
@@ -227,6 +290,7 @@ def main(argv=None):
                 else:  # a fresh --logdir: nothing compiled yet
                     logdir = tempfile.mkdtemp(dir=root)
                     result = run_tool(args, args.variants, logdir)
+                    fastest = min(fastest, fastest_epoch_seconds(logdir))
                 runs[kind].append(result)
                 wall, rss, _ = result
                 print(
@@ -234,6 +298,13 @@ def main(argv=None):
                     flush=True,
                 )
         report(args, runs)
+        floor = fastest * args.epochs * len(args.variants)
+        tool = statistics.median(r[0] for r in runs["tool"])
+        print(
+            f"training floor: fastest epoch {fastest:.2f} s x "
+            f"{args.epochs * len(args.variants)} epochs = {floor:.1f} s; "
+            f"tool = {tool / floor:.2f} x the floor"
+        )
         rerun_wall, _, _ = run_tool(args, args.variants, logdir)
         print(f"tool rerun, compiled steps on disk: {rerun_wall:.1f} s")
         _, one_trial_rss, _ = run_tool(
@@ -241,6 +312,10 @@ def main(argv=None):
         )
     all_trials_rss = statistics.median(r[1] for r in runs["tool"])
     print(f"tuning.search --help: {help_seconds():.2f} s (median of 5)")
+    print(
+        "quick check (--variants Baseline --epochs 1 --limit 500): "
+        f"{quick_check_seconds(args):.2f} s (median of 3)"
+    )
     growth = all_trials_rss / one_trial_rss - 1
     print(
         f"tool peak RSS: {one_trial_rss:.0f} MiB after 1 trial, "
