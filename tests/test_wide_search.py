@@ -147,9 +147,16 @@ def test_bayesian_and_hyperband_run_from_the_cli(mode, imdb_path, tmp_path):
     assert results and all(row["status"] == "COMPLETED" for row in results)
     if mode == "bayesian":
         assert len(results) == 3
-    else:  # each trial trains for the epochs Hyperband gives it
-        assert all(row["epochs"] == row["tuner/epochs"] for row in results)
-        assert {row["tuner/epochs"] for row in results} > {"3"}
+    else:  # a promoted trial trains only the epochs Hyperband adds
+        for row in results:
+            added = int(row["tuner/epochs"]) - int(row["tuner/initial_epoch"])
+            assert int(row["epochs"]) == added
+        continued = [row for row in results if row["tuner/trial_id"]]
+        assert continued and {row["tuner/epochs"] for row in results} > {"3"}
+        history = read_csv(tmp_path / mode / "histories.csv")
+        for row in continued:
+            numbers = [h["epoch"] for h in history if h["trial_id"] == row["trial_id"]]
+            assert numbers[0] == str(int(row["tuner/initial_epoch"]) + 1)
     assert (tmp_path / mode / "best_model" / "model.keras").is_file()
     assert (tmp_path / mode / "report.md").is_file()
 
@@ -181,3 +188,26 @@ def test_nan_trials_are_recorded_as_failed_and_the_search_goes_on(tmp_path):
     for trial in trials:
         assert trial.status == kt.engine.trial.TrialStatus.FAILED
         assert "Loss became nan in epoch 1" in trial.message
+
+
+def test_a_continued_trial_starts_from_the_checkpoint_weights_and_adam_state(
+    tmp_path,
+):
+    from tuning.tuner import _continue_from
+
+    hp = kt.HyperParameters()
+    x = np.random.RandomState(0).randint(0, 100, size=(64, 16))
+    y = np.arange(64) % 2
+    trained = SentimentHyperModel().build(hp)
+    trained.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    checkpoint = str(tmp_path / "checkpoint.weights.h5")
+    trained.save_weights(checkpoint)
+    continued = SentimentHyperModel().build(hp)
+    _continue_from(continued, checkpoint)
+    assert int(continued.optimizer.iterations) == 4
+    for ours, theirs in zip(
+        continued.optimizer.variables, trained.optimizer.variables, strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    for ours, theirs in zip(continued.weights, trained.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

@@ -57,7 +57,7 @@ def board(args: argparse.Namespace) -> int:
             f"No TensorBoard logs in {str(logdir)!r}. Pass a run directory written "
             "by `python -m tuning.search`."
         )
-    cli.quiet_native_logs()
+    cli.load_tensorflow_quietly()
     url = start_tensorboard(logdir, args.host, args.port)
     print(f"TensorBoard at {url} (Ctrl-C to stop)", flush=True)
     threading.Event().wait()

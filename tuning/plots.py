@@ -24,7 +24,7 @@ from tuning import statistics
 from tuning.reports import describe_protocol, reference_label, result_row
 from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
-from tuning.trials import TrialRecord, best_epoch, load_trials
+from tuning.trials import TrialRecord, best_epoch, epoch_numbers, load_trials
 
 OBJECTIVE = "val_accuracy"
 TITLES = {
@@ -42,6 +42,8 @@ class Curves(NamedTuple):
     Attributes:
         metric: the history key, e.g. `val_accuracy`.
         labels: one per line, in drawing order.
+        epochs: per trial, its 1-based epoch numbers (a continued Hyperband
+            trial starts past 1).
         values: per-epoch values (the mean over repeats), aligned with `labels`.
         bands: per trial, the per-epoch 95% interval of the mean over its
             repeats as `(low, high)`, or `None` for a single run.
@@ -49,6 +51,7 @@ class Curves(NamedTuple):
 
     metric: str
     labels: list[str]
+    epochs: list[list[int]]
     values: list[list[float]]
     bands: list[tuple[list[float], list[float]] | None]
 
@@ -75,6 +78,7 @@ class Panel(NamedTuple):
     """One trial's train and validation curves of a metric, and its best epoch."""
 
     label: str
+    epochs: list[int]
     train: list[float]
     validation: list[float]
     best_epoch: int
@@ -96,6 +100,7 @@ def validation_curves(records: list[TrialRecord], metric: str) -> Curves:
     return Curves(
         metric,
         [r.label for r in drawn],
+        [epoch_numbers(r.history) for r in drawn],
         [r.history[metric] for r in drawn],
         [_band(r, metric) for r in drawn],
     )
@@ -134,9 +139,10 @@ def overfitting_panels(records: list[TrialRecord], metric: str) -> list[Panel]:
     return [
         Panel(
             label=r.label,
+            epochs=epoch_numbers(r.history),
             train=r.history[metric],
             validation=r.history[f"val_{metric}"],
-            best_epoch=best_epoch(r.history[OBJECTIVE]),
+            best_epoch=best_epoch(r.history, OBJECTIVE),
         )
         for r in records
         if r.history.get(OBJECTIVE)
@@ -152,12 +158,11 @@ def trial_colors(labels: list[str]) -> dict[str, tuple]:
 
 
 def draw_curves(curves: Curves, colors: dict[str, tuple], subtitle: str = ""):
-    """Draws one line per trial against 1-based epochs; returns the Figure."""
+    """Draws one line per trial against its epoch numbers; returns the Figure."""
     figure, axes = _figure()
-    for label, values, band in zip(
-        curves.labels, curves.values, curves.bands, strict=True
+    for label, epochs, values, band in zip(
+        curves.labels, curves.epochs, curves.values, curves.bands, strict=True
     ):
-        epochs = range(1, len(values) + 1)
         axes.plot(
             epochs, values, marker="o", markersize=3, label=label, color=colors[label]
         )
@@ -181,10 +186,9 @@ def draw_panels(panels: list[Panel], metric: str, colors: dict, subtitle: str = 
     grid = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
     for axes, panel in zip(grid.flat, panels, strict=False):
         color = colors[panel.label]
-        epochs = range(1, len(panel.train) + 1)
-        axes.plot(epochs, panel.train, linestyle="--", color=color, label="train")
+        axes.plot(panel.epochs, panel.train, linestyle="--", color=color, label="train")
         axes.plot(
-            epochs,
+            panel.epochs,
             panel.validation,
             marker="o",
             markersize=3,
@@ -194,7 +198,7 @@ def draw_panels(panels: list[Panel], metric: str, colors: dict, subtitle: str = 
         axes.axvline(panel.best_epoch, color="grey", linewidth=0.8, linestyle=":")
         axes.plot(
             panel.best_epoch,
-            panel.validation[panel.best_epoch - 1],
+            panel.validation[panel.epochs.index(panel.best_epoch)],
             "k*",
             markersize=9,
             label=f"best epoch ({panel.best_epoch})",

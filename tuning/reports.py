@@ -18,6 +18,7 @@ from tuning.trials import (
     RunRecord,
     TrialRecord,
     best_epoch,
+    epoch_numbers,
     failure_reason,
     load_trials,
 )
@@ -48,10 +49,9 @@ def run_metrics(run: RunRecord, settings: StudySettings) -> dict:
     """One run's best and final validation accuracy and its objective value."""
     val_accuracy = run.history["val_accuracy"]
     objective = run.history[settings.objective]
-    best = best_epoch(val_accuracy)
     return {
-        "best_val_accuracy": val_accuracy[best - 1],
-        "best_epoch": best,
+        "best_val_accuracy": max(val_accuracy),
+        "best_epoch": best_epoch(run.history),
         "final_val_accuracy": val_accuracy[-1],
         "objective": max(objective) if settings.higher_is_better else min(objective),
     }
@@ -59,8 +59,9 @@ def run_metrics(run: RunRecord, settings: StudySettings) -> dict:
 
 def result_row(record: TrialRecord, settings: StudySettings) -> dict:
     """Summarizes one trial: its hyperparameters, the metrics of its mean
-    curve (best, final; epochs 1-based), and each run metric's mean, standard
-    deviation and 95% interval over its finished repeats.
+    curve (best, final; `epochs` trained, `best_epoch` 1-based), and each
+    run metric's mean, standard deviation and 95% interval over its finished
+    repeats.
 
     Metrics are blank for a trial with no finished epoch.
     """
@@ -71,12 +72,11 @@ def result_row(record: TrialRecord, settings: StudySettings) -> dict:
     row["epochs"] = len(history.get("val_accuracy", []))
     if row["epochs"]:
         val_accuracy = history["val_accuracy"]
-        best = best_epoch(val_accuracy)
         row.update(
             final_accuracy=history["accuracy"][-1],
             final_loss=history["loss"][-1],
-            best_val_accuracy=val_accuracy[best - 1],
-            best_epoch=best,
+            best_val_accuracy=max(val_accuracy),
+            best_epoch=best_epoch(history),
             final_val_accuracy=val_accuracy[-1],
             final_val_loss=history["val_loss"][-1],
         )
@@ -176,12 +176,12 @@ def history_rows(record: TrialRecord, settings: StudySettings) -> list[dict]:
             "trial_id": record.trial_id,
             "label": record.label,
             "repeat": run.repeat,
-            "epoch": epoch + 1,
-            **{name: run.history[name][epoch] for name in HISTORY_METRICS},
+            "epoch": number,
+            **{name: run.history[name][index] for name in HISTORY_METRICS},
             "protocol": settings.protocol,
         }
         for run in record.runs
-        for epoch in range(run.epochs)
+        for index, number in enumerate(epoch_numbers(run.history))
     ]
 
 

@@ -204,7 +204,7 @@ def search(args: argparse.Namespace) -> int:
     with run_dir.owned():
         _check_resumable(run_dir, settings, args.overwrite)
         _select_backend(settings.backend)
-        cli.quiet_native_logs()
+        cli.load_tensorflow_quietly()
         if settings.backend == "jax":
             _cache_compilations(args.logdir / COMPILE_CACHE)
 

@@ -20,9 +20,16 @@ from tuning.run_dir import RunDir
 VARIANT_KEY = "variant"
 
 
-def best_epoch(values: list[float]) -> int:
-    """The 1-based epoch of the highest value (the first, on ties)."""
-    return max(range(len(values)), key=values.__getitem__) + 1
+def epoch_numbers(history: dict[str, list[float]]) -> list[int]:
+    """A history's 1-based epoch numbers. A Hyperband trial that continues
+    an earlier one starts past epoch 1 (Keras' `initial_epoch`)."""
+    return [int(epoch) + 1 for epoch in history["epoch"]]
+
+
+def best_epoch(history: dict[str, list[float]], metric: str = "val_accuracy") -> int:
+    """The 1-based epoch of the highest `metric` (the first, on ties)."""
+    values = history[metric]
+    return epoch_numbers(history)[max(range(len(values)), key=values.__getitem__)]
 
 
 # A traceback's exception line, e.g. `ValueError: ...` or `jax.errors.X: ...`.
@@ -109,9 +116,12 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
         return {}
     epochs = min(len(h["epoch"]) for h in histories)
     return {
-        name: np.mean([h[name][:epochs] for h in histories], axis=0).tolist()
-        for name in histories[0]
-        if name != "epoch"
+        "epoch": histories[0]["epoch"][:epochs],
+        **{
+            name: np.mean([h[name][:epochs] for h in histories], axis=0).tolist()
+            for name in histories[0]
+            if name != "epoch"
+        },
     }
 
 

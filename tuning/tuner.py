@@ -12,7 +12,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from tuning.callbacks import EpochScalarLogger, HParamsLogger, StopOnNaN
+from tuning.callbacks import HParamsLogger, StopOnNaN
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.settings import StudySettings
 from tuning.trials import failure_reason, read_history, trial_label
@@ -64,8 +64,14 @@ class StudyTuner(kt.Tuner):
     stops, with a warning, and returns normally, so that the study writes its
     results. (Keras Tuner's own limit raises instead, and counts failures
     over the whole saved history, so every rerun of such a search would
-    raise again.) Hyperband's epoch budget (`tuner/epochs`) is honoured by
-    training from scratch for that many epochs.
+    raise again.)
+
+    A Hyperband trial promoted from an earlier one (`tuner/trial_id`)
+    continues from that trial's checkpoint, as Keras Tuner's `Hyperband`
+    does, training only epochs `tuner/initial_epoch` to `tuner/epochs`.
+    Unlike Keras Tuner, which restores only the weights, it restores Adam's
+    state too (moments and step count), so that the continuation is the
+    training the checkpointed run would have done next.
 
     Args:
         oracle: the `keras_tuner.Oracle` that proposes trials.
@@ -159,7 +165,9 @@ class StudyTuner(kt.Tuner):
         # dispatch of training steps.
         checkpoint.async_safe = True
         return [
-            history or self._train(trial, k, checkpoint, fit_args, fit_kwargs)
+            self._train(trial, k, checkpoint, fit_args, fit_kwargs)
+            if history is None
+            else history
             for k, history in enumerate(finished)
         ]
 
@@ -176,6 +184,13 @@ class StudyTuner(kt.Tuner):
         seed = repeat_seed(self.settings.seed, trial.trial_id, repeat)
         keras.utils.set_random_seed(seed)
         model = self._try_build(trial.hyperparameters)
+        previous = trial.hyperparameters.values.get("tuner/trial_id")
+        if previous is not None:
+            _continue_from(model, self._get_checkpoint_fname(previous))
+            fit_kwargs = {
+                **fit_kwargs,
+                "initial_epoch": trial.hyperparameters.values["tuner/initial_epoch"],
+            }
         callbacks = [*self._callbacks(trial, repeat), checkpoint]
         history = self.hypermodel.fit(
             trial.hyperparameters, model, *fit_args, callbacks=callbacks, **fit_kwargs
@@ -207,7 +222,11 @@ class StudyTuner(kt.Tuner):
             keras.callbacks.CSVLogger(
                 str(self.run_dir.history_csv(trial.trial_id, repeat))
             ),
-            EpochScalarLogger(str(board_dir)),
+            # Keras' own: as fast as an epoch-end writer now that a training
+            # call covers a whole epoch (README, TensorBoard).
+            keras.callbacks.TensorBoard(
+                str(board_dir), write_graph=False, profile_batch=0
+            ),
             HParamsLogger(
                 str(board_dir),
                 trial.hyperparameters.values,
@@ -239,6 +258,16 @@ class _TooManyFailures(Exception):
     """Ends a search whose trials keep failing."""
 
 
+def _continue_from(model: keras.Model, checkpoint: str) -> None:
+    """Loads a checkpoint's weights and optimizer state into a new model.
+
+    The optimizer's variables are created first: a `load_weights` into an
+    unbuilt optimizer (Keras Tuner's way) skips its state.
+    """
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(checkpoint)
+
+
 def _best(values: list[float], direction: str) -> float:
     return max(values) if direction == "max" else min(values)
 
@@ -246,9 +275,9 @@ def _best(values: list[float], direction: str) -> float:
 def _fail_on_nan(history: keras.callbacks.History) -> None:
     """Raises `FailedTrialError` if training stopped on a NaN loss."""
     losses = history.history.get("loss", [])
-    for epoch, loss in enumerate(losses, start=1):
+    for epoch, loss in zip(history.epoch, losses, strict=True):
         if not math.isfinite(loss):
             raise kt.errors.FailedTrialError(
-                f"Loss became {loss} in epoch {epoch}; the trial is recorded as "
-                "failed and the search goes on."
+                f"Loss became {loss} in epoch {epoch + 1}; the trial is recorded "
+                "as failed and the search goes on."
             )
