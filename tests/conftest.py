@@ -36,6 +36,27 @@ def imdb_path() -> Path:
     return Path(downloaded)
 
 
+@pytest.fixture
+def nan_hypermodel():
+    """A `SentimentHyperModel` whose models' loss is NaN from the first batch."""
+    import keras
+    import numpy as np
+
+    from hypermodels import SentimentHyperModel
+
+    class NaNHyperModel(SentimentHyperModel):
+        def build(self, hp):
+            model = super().build(hp)
+            poisoned = keras.Sequential(
+                [*model.layers[:-1], keras.layers.Lambda(lambda x: x * np.nan)]
+            )
+            poisoned.add(model.layers[-1])
+            poisoned.compile(optimizer="adam", loss="mse", metrics=["accuracy"])
+            return poisoned
+
+    return NaNHyperModel
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     import keras

@@ -160,23 +160,10 @@ def test_a_missing_word_index_offline_stops_before_training(
 
 
 # 5. Failed trials: the study still reports, and its exit status says so.
-class NaNHyperModel(study.SentimentHyperModel):
-    """Builds models whose loss is NaN from the first batch."""
-
-    def build(self, hp):
-        model = super().build(hp)
-        poisoned = keras.Sequential(
-            [*model.layers[:-1], keras.layers.Lambda(lambda x: x * np.nan)]
-        )
-        poisoned.add(model.layers[-1])
-        poisoned.compile(optimizer="adam", loss="mse", metrics=["accuracy"])
-        return poisoned
-
-
 def test_a_study_of_failing_trials_reports_them_and_exits_1(
-    imdb_path, tmp_path, capsys, monkeypatch
+    imdb_path, tmp_path, capsys, monkeypatch, nan_hypermodel
 ):
-    monkeypatch.setattr(study, "SentimentHyperModel", NaNHyperModel)
+    monkeypatch.setattr(study, "SentimentHyperModel", nan_hypermodel)
     argv = ["--variants", "Baseline,MSE Loss,Dropout,32 Units", "--epochs", "1"]
     argv += ["--limit", "64", "--data", str(imdb_path), "--seed", "1"]
     for _ in range(2):  # the rerun goes on, it does not raise again

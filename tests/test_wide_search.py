@@ -161,24 +161,13 @@ def test_bayesian_and_hyperband_run_from_the_cli(mode, imdb_path, tmp_path):
     assert (tmp_path / mode / "report.md").is_file()
 
 
-class NaNHyperModel(SentimentHyperModel):
-    """Builds models whose loss is NaN from the first batch."""
-
-    def build(self, hp):
-        model = super().build(hp)
-        poisoned = keras.Sequential(
-            [*model.layers[:-1], keras.layers.Lambda(lambda x: x * np.nan)]
-        )
-        poisoned.add(model.layers[-1])
-        poisoned.compile(optimizer="adam", loss="mse", metrics=["accuracy"])
-        return poisoned
-
-
-def test_nan_trials_are_recorded_as_failed_and_the_search_goes_on(tmp_path):
+def test_nan_trials_are_recorded_as_failed_and_the_search_goes_on(
+    tmp_path, nan_hypermodel
+):
     settings = StudySettings(mode="random", max_trials=2, seed=1)
     oracle = make_oracle(settings)
     tuner = StudyTuner(
-        oracle, NaNHyperModel(WIDE_SPACE), RunDir(tmp_path / "nan"), settings
+        oracle, nan_hypermodel(WIDE_SPACE), RunDir(tmp_path / "nan"), settings
     )
     x = np.random.RandomState(0).randint(0, 100, size=(64, 16))
     y = np.arange(64) % 2
