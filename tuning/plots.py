@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tuning import statistics
-from tuning.reports import describe_protocol, reference_label, result_row
+from tuning.reports import (
+    describe_protocol,
+    reference_label,
+    result_row,
+    run_objectives,
+)
 from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
 from tuning.trials import TrialRecord, best_epoch, epoch_numbers, load_trials
@@ -130,7 +135,7 @@ def comparison_intervals(
         [row[f"{metric}_mean"] for row in rows],
         [row[f"{metric}_ci_low"] for row in rows],
         [row[f"{metric}_ci_high"] for row in rows],
-        reference_label(records, settings),
+        reference_label(run_objectives(records, settings), settings),
     )
 
 

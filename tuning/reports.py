@@ -100,34 +100,37 @@ def result_row(record: TrialRecord, settings: StudySettings) -> dict:
     return row
 
 
-def reference_label(records: list[TrialRecord], settings: StudySettings) -> str | None:
-    """The trial the others are compared with: `settings.reference`, else the
-    completed trial with the best mean objective; `None` if none completed."""
-    if settings.reference:
-        return settings.reference
-    scores = {
-        r.label: statistics.summarize(
-            [run_metrics(run, settings)["objective"] for run in r.finished_runs]
-        ).mean
+def run_objectives(
+    records: list[TrialRecord], settings: StudySettings
+) -> dict[str, list[float]]:
+    """Each completed trial's objective, one value per finished run, by label."""
+    return {
+        r.label: [run_metrics(run, settings)["objective"] for run in r.finished_runs]
         for r in records
         if r.status == "COMPLETED" and r.finished_runs
     }
-    if not scores:
-        return None
+
+
+def reference_label(
+    objectives: dict[str, list[float]], settings: StudySettings
+) -> str | None:
+    """The trial the others are compared with: `settings.reference`, else the
+    one of `objectives` (see `run_objectives`) with the best mean; `None` if
+    there is none."""
+    if settings.reference or not objectives:
+        return settings.reference
     choose = max if settings.higher_is_better else min
-    return choose(scores, key=scores.get)
+    return choose(
+        objectives, key=lambda label: statistics.summarize(objectives[label]).mean
+    )
 
 
 def add_comparisons(
     rows: list[dict], records: list[TrialRecord], settings: StudySettings
 ) -> None:
     """Adds to each completed trial's row its comparison with the reference."""
-    objectives = {
-        r.label: [run_metrics(run, settings)["objective"] for run in r.finished_runs]
-        for r in records
-        if r.status == "COMPLETED" and r.finished_runs
-    }
-    reference = reference_label(records, settings)
+    objectives = run_objectives(records, settings)
+    reference = reference_label(objectives, settings)
     if reference not in objectives:
         return
     others = [label for label in objectives if label != reference]
@@ -355,7 +358,7 @@ def _comparison_cells(row: dict, is_reference: bool) -> list[str]:
         return ["", "", "", "", ""]
     needed = row["repeats_needed"]
     if row["verdict"] == statistics.UNDECIDED and needed == "":
-        needed = f"> {statistics.MOST_REPEATS}"
+        needed = f"> {statistics.LARGEST_REPEATS_NEEDED}"
     return [
         f"{row['difference']:+.4f}",
         _bounds(row["difference_ci_low"], row["difference_ci_high"], signed=True),

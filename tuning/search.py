@@ -7,7 +7,6 @@ Keras and TensorFlow are imported only once the arguments are valid, so that
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -25,8 +24,6 @@ from tuning.settings import (
     OBJECTIVES,
     StudySettings,
 )
-
-logger = logging.getLogger(__name__)
 
 # The exit status of a study in which no trial completed.
 EXIT_NO_TRIAL_COMPLETED = 1

@@ -28,7 +28,7 @@ CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
 # The power at which `repeats_needed` resolves a difference.
 POWER = 0.8
-MOST_REPEATS = 1000
+LARGEST_REPEATS_NEEDED = 1000
 
 BETTER, WORSE, UNDECIDED = "better", "worse", "not distinguishable"
 NO_VERDICT = "no verdict (1 repeat)"
@@ -66,7 +66,7 @@ class Comparison:
         repeats_needed: for an undecided comparison, repeats per trial at
             which a difference of this size would be found with probability
             `POWER` under the same rule; `None` otherwise, or when more than
-            `MOST_REPEATS` (or a zero difference) would be needed.
+            `LARGEST_REPEATS_NEEDED` (or a zero difference) would be needed.
     """
 
     difference: float
@@ -133,11 +133,11 @@ def repeats_needed(difference: float, std: float, alpha: float) -> int | None:
     `difference` between two trials of spread `std` with probability `POWER`.
 
     From the noncentral t distribution; `None` when the difference is 0 or
-    more than `MOST_REPEATS` repeats would be needed.
+    more than `LARGEST_REPEATS_NEEDED` repeats would be needed.
     """
     if difference == 0 or not math.isfinite(difference) or not std > 0:
         return None
-    for n in range(2, MOST_REPEATS + 1):
+    for n in range(2, LARGEST_REPEATS_NEEDED + 1):
         df = 2 * n - 2
         critical = stats.t.ppf(1 - alpha / 2, df)
         shift = difference / (std * math.sqrt(2 / n))
