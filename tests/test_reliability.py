@@ -292,3 +292,30 @@ def test_a_run_prints_no_native_log_lines(imdb_path, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr == ""
+
+
+# 8. One checkpoint across a trial's repeats keeps the best epoch of any run.
+@pytest.mark.slow
+def test_the_checkpoint_keeps_the_best_epoch_over_all_repeats(imdb_path, tmp_path):
+    from hypermodels import SentimentHyperModel
+    from tuning.data import load_imdb
+    from tuning.modes import make_oracle
+    from tuning.settings import StudySettings
+    from tuning.trials import load_trials
+    from tuning.tuner import StudyTuner
+
+    settings = StudySettings(variants=("Baseline",), repeats=3, seed=1)
+    run_dir = RunDir(tmp_path)
+    tuner = StudyTuner(make_oracle(settings), SentimentHyperModel(), run_dir, settings)
+    data = load_imdb(imdb_path).head(400)
+    validation = (data.x_test, data.y_test)
+    tuner.search(
+        data.x_train, data.y_train, validation_data=validation, epochs=3, verbose=0
+    )
+    (record,) = load_trials(run_dir)
+    bests = [max(run.history["val_accuracy"]) for run in record.runs]
+    assert max(bests) > bests[-1]  # so a checkpoint per run would keep the last's
+    (trial,) = tuner.oracle.trials.values()
+    model = tuner.load_model(trial)
+    _, accuracy = model.evaluate(*validation, batch_size=400, verbose=0)
+    assert accuracy == pytest.approx(max(bests), abs=1e-6)
