@@ -112,6 +112,7 @@ def test_a_logdir_that_is_a_file_is_one_line(imdb_path, tmp_path, capsys):
     assert logdir.read_text() == "not a directory"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", ["oracle.json", "trial_0/trial.json"])
 def test_damaged_saved_state_names_the_file_and_overwrite(
     damaged, imdb_path, tmp_path, capsys

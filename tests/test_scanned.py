@@ -60,6 +60,7 @@ def train(model_class, steps_per_execution, reviews):
 
 
 @pytest.mark.parametrize("steps_per_execution", [4, 1024])
+@pytest.mark.slow
 def test_scanned_steps_learn_what_keras_steps_learn(
     reviews, keras_run, steps_per_execution
 ):
@@ -83,6 +84,7 @@ def test_scanned_steps_learn_what_keras_steps_learn(
     )
 
 
+@pytest.mark.slow
 def test_one_step_per_execution_is_keras_own_loop(reviews):
     model, _, calls = train(ScannedSequential, 1, reviews)
     assert calls == 10
