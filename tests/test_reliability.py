@@ -322,3 +322,49 @@ def test_the_checkpoint_keeps_the_best_epoch_over_all_repeats(imdb_path, tmp_pat
     model = tuner.load_model(trial)
     _, accuracy = model.evaluate(*validation, batch_size=400, verbose=0)
     assert accuracy == pytest.approx(max(bests), abs=1e-6)
+
+
+# 10 (continued). Without TensorFlow installed, a JAX run never needs it.
+@pytest.mark.slow
+def test_a_run_without_tensorflow_installed_writes_everything(imdb_path, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    argv = ["--variants", "Baseline", "--epochs", "2", "--limit", "64", "-q"]
+    argv += ["--data", str(imdb_path), "--logdir", str(tmp_path)]
+    code = (
+        "import sys\n"
+        "sys.modules['tensorflow'] = None  # as if not installed\n"
+        "from tuning import search\n"
+        f"status = search.main({argv!r})\n"
+        "assert sys.modules['tensorflow'] is None, 'TensorFlow was loaded'\n"
+        "sys.exit(status)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""
+    run_dir = tmp_path / "grid"
+    assert (run_dir / "best_model" / "model.keras").is_file()
+    events = event_accumulator.EventAccumulator(
+        str(run_dir / "tensorboard" / "Baseline" / "validation"),
+        size_guidance={event_accumulator.TENSORS: 0},
+    )
+    events.Reload()
+    assert [e.step for e in events.Tensors("epoch_accuracy")] == [0, 1]
+
+
+def test_a_backend_that_is_not_installed_is_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "tensorflow" else find_spec(name, *args),
+    )
+    status, err = run_search(["--backend", "tensorflow"], tmp_path / "logs", capsys)
+    one_line_error(status, err, "The tensorflow backend is not installed")
+    assert 'pip install -e ".[tensorflow]"' in err[0]
+    assert not (tmp_path / "logs").exists()

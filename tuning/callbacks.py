@@ -1,4 +1,10 @@
-"""Keras callbacks for what Keras' own do not record, at epoch ends only."""
+"""Keras callbacks that record trials for TensorBoard on every backend.
+
+They write with TensorBoard's own event-file writer and HParams protos, not
+`tf.summary`, so they need no TensorFlow: where it is not installed (it is
+an optional extra), TensorBoard writes through its own stub, and a JAX run
+never loads TensorFlow (3.7 s here).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,9 @@ class HParamsLogger(keras.callbacks.Callback):
     writes them whatever backend trains the model. It records the
     hyperparameters when training begins, under `session_name`, and at its
     end the scalars `best_val_accuracy` and `best_epoch` (1-based), which
-    the HParams table shows beside the last train and validation loss and
-    accuracy that Keras' `TensorBoard` callback writes into the same
-    directory.
+    the HParams table shows beside the last
+    train and validation loss and accuracy that `EpochScalarLogger` writes
+    into the same directory.
 
     Args:
         log_dir: the trial's TensorBoard directory (its HParams session).
@@ -69,6 +75,44 @@ class HParamsLogger(keras.callbacks.Callback):
             writer = Writer(self.log_dir)
             writer.add_scalar(f"best_{self.monitor}", self.best_value, step=0)
             writer.add_scalar("best_epoch", self.best_epoch, step=0)
+            writer.close()
+
+
+class EpochScalarLogger(keras.callbacks.Callback):
+    """Writes each epoch's metrics for TensorBoard, as `keras.callbacks.TensorBoard`
+    names them (`epoch_loss`, ... in `train/` and `validation/`).
+
+    Keras' own `TensorBoard` callback is as fast now that a training call
+    covers a whole epoch (README, TensorBoard), but imports
+    `tensorflow.summary`, so it fails where TensorFlow is not installed.
+
+    Args:
+        log_dir: the trial's TensorBoard directory.
+    """
+
+    def __init__(self, log_dir: str):
+        super().__init__()
+        self.log_dir = log_dir
+
+    def on_train_begin(self, logs=None):
+        from tensorboard.summary import Writer
+
+        self.writers = {
+            split: Writer(f"{self.log_dir}/{split}")
+            for split in ("train", "validation")
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            split = "validation" if name.startswith("val_") else "train"
+            self.writers[split].add_scalar(
+                f"epoch_{name.removeprefix('val_')}", value, step=epoch
+            )
+        for writer in self.writers.values():
+            writer.flush()  # so that a live TensorBoard shows the epoch
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
             writer.close()
 
 

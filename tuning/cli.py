@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import re
@@ -58,6 +59,8 @@ def load_tensorflow_quietly() -> None:
     and every other line is passed on.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # later notes: warnings up
+    if importlib.util.find_spec("tensorflow") is None:
+        return  # not installed: nothing will load it (`[tensorflow]` extra)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:

@@ -7,6 +7,7 @@ Keras and TensorFlow are imported only once the arguments are valid, so that
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -334,7 +335,18 @@ def _check_resumable(run_dir: RunDir, settings: StudySettings, overwrite: bool):
 
 
 def _select_backend(backend: str) -> None:
-    """Makes `backend` Keras' backend; it must precede Keras' import."""
+    """Makes `backend` Keras' backend; it must precede Keras' import.
+
+    Raises:
+        UsageError: if the backend's package is not installed (TensorFlow
+            and torch are optional), or Keras already runs on another.
+    """
+    if importlib.util.find_spec(backend) is None:
+        extra = f' (pip install -e ".[{backend}]")' if backend == "tensorflow" else ""
+        raise UsageError(
+            f"The {backend} backend is not installed. Install {backend}{extra}, "
+            "or pass --backend jax."
+        )
     if "keras" in sys.modules:  # called from Python rather than the shell
         import keras
 

@@ -12,7 +12,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from tuning.callbacks import HParamsLogger, StopOnNaN
+from tuning.callbacks import EpochScalarLogger, HParamsLogger, StopOnNaN
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.settings import StudySettings
 from tuning.trials import failure_reason, read_history, trial_label
@@ -222,11 +222,7 @@ class StudyTuner(kt.Tuner):
             keras.callbacks.CSVLogger(
                 str(self.run_dir.history_csv(trial.trial_id, repeat))
             ),
-            # Keras' own: as fast as an epoch-end writer now that a training
-            # call covers a whole epoch (README, TensorBoard).
-            keras.callbacks.TensorBoard(
-                str(board_dir), write_graph=False, profile_batch=0
-            ),
+            EpochScalarLogger(str(board_dir)),
             HParamsLogger(
                 str(board_dir),
                 trial.hyperparameters.values,
