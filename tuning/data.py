@@ -11,6 +11,7 @@ transform's settings, so each machine decodes a file once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tuning.errors import DataError
+from tuning.run_dir import atomic_file
 from tuning.settings import KERAS_DOWNLOAD, NUM_WORDS, SEQUENCE_LENGTH
 
 DATA_ENV_VAR = "IMDB_DATA"
@@ -103,32 +105,30 @@ def load_imdb(
     Raises:
         DataError: if the file is not an IMDB npz, or if the download fails.
     """
-    from keras.utils import pad_sequences
-
     if path is None:
-        (x_train, y_train), (x_test, y_test) = _download(num_words)
-        check_split(KERAS_DOWNLOAD, "train", x_train, y_train)
-        check_split(KERAS_DOWNLOAD, "test", x_test, y_test)
-        return Dataset(
-            x_train=pad_sequences(x_train, maxlen=maxlen),
-            y_train=np.asarray(y_train),
-            x_test=pad_sequences(x_test, maxlen=maxlen),
-            y_test=np.asarray(y_test),
-            source=KERAS_DOWNLOAD,
-        )
-    source = str(Path(path).resolve())
+        splits = _download(num_words)
+        for split, (x, y) in zip(("train", "test"), splits, strict=True):
+            check_split(KERAS_DOWNLOAD, split, x, y)
+        return Dataset(**_padded(splits, maxlen), source=KERAS_DOWNLOAD)
     cached = _cache_file(Path(path), num_words, maxlen)
     arrays = _read_cache(cached)
     if arrays is None:
-        (x_train, y_train), (x_test, y_test) = load_local_sequences(path, num_words)
-        arrays = {
-            "x_train": pad_sequences(x_train, maxlen=maxlen),
-            "y_train": np.asarray(y_train),
-            "x_test": pad_sequences(x_test, maxlen=maxlen),
-            "y_test": np.asarray(y_test),
-        }
+        arrays = _padded(load_local_sequences(path, num_words), maxlen)
         _write_cache(cached, arrays)
-    return Dataset(**arrays, source=source)
+    return Dataset(**arrays, source=str(Path(path).resolve()))
+
+
+def _padded(splits, maxlen: int) -> dict[str, np.ndarray]:
+    """`(x_train, y_train), (x_test, y_test)` as `Dataset`'s padded arrays."""
+    from keras.utils import pad_sequences
+
+    (x_train, y_train), (x_test, y_test) = splits
+    return {
+        "x_train": pad_sequences(x_train, maxlen=maxlen),
+        "y_train": np.asarray(y_train),
+        "x_test": pad_sequences(x_test, maxlen=maxlen),
+        "y_test": np.asarray(y_test),
+    }
 
 
 def cache_directory() -> Path:
@@ -154,14 +154,8 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Writes a cache entry atomically; a cache that cannot be written is skipped."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as f:
-            np.savez(f, **arrays)
-        temporary.replace(path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
+    with contextlib.suppress(OSError), atomic_file(path) as file:
+        np.savez(file, **arrays)
 
 
 def load_local_sequences(path: str | os.PathLike, num_words: int = NUM_WORDS):

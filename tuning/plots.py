@@ -27,7 +27,7 @@ from tuning.reports import (
     result_row,
     run_objectives,
 )
-from tuning.run_dir import RunDir
+from tuning.run_dir import RunDir, atomic_file
 from tuning.settings import StudySettings
 from tuning.trials import TrialRecord, best_epoch, epoch_numbers, load_trials
 
@@ -278,12 +278,9 @@ def write_plots(
     figures["comparison.png"] = draw_intervals(
         comparison_intervals(records, settings), colors, subtitle
     )
-    run_dir.plots.mkdir(parents=True, exist_ok=True)
     for name, figure in figures.items():
-        # To a temporary name, then renamed: a reader sees a whole figure.
-        temporary = run_dir.plots / f".{name}.tmp"
-        figure.savefig(temporary, dpi=110, format="png")
-        temporary.replace(run_dir.plots / name)
+        with atomic_file(run_dir.plots / name) as file:  # a reader sees it whole
+            figure.savefig(file, dpi=110, format="png")
     return [run_dir.plots / name for name in figures]
 
 
