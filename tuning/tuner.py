@@ -48,8 +48,9 @@ class StudyTuner(kt.Tuner):
     `keras.utils.set_random_seed` before the model is built, so it covers
     weight initialization, dropout and shuffling. As Keras Tuner's
     `executions_per_trial` does, the objective the oracle sees is the mean
-    of the runs' best values, and one checkpoint (Keras Tuner's
-    `SaveBestEpoch`) keeps the trial's best epoch over all its runs.
+    of the runs' best values, and one `keras.callbacks.ModelCheckpoint`,
+    shared by the runs as Keras Tuner shares its `SaveBestEpoch`, keeps the
+    trial's best epoch over all of them.
 
     Per run it writes the full Keras history to
     `trial_<id>/history_<k>.csv` (one row per epoch, flushed as it goes),
@@ -143,22 +144,22 @@ class StudyTuner(kt.Tuner):
         finished = [
             self._finished_run(trial.trial_id, k) for k in range(self.settings.repeats)
         ]
-        finished_bests = [
-            _best(history.history[objective.name], objective.direction)
+        finished_values = [
+            value
             for history in finished
             if history is not None
+            for value in history.history[objective.name]
         ]
-        # One checkpoint for all the trial's runs, as Keras Tuner shares its
-        # `SaveBestEpoch`: it keeps the best epoch of any run, those finished
-        # before an interruption included.
+        # One checkpoint for all the trial's runs: it keeps the best epoch of
+        # any run, those finished before an interruption included.
         checkpoint = keras.callbacks.ModelCheckpoint(
             self._get_checkpoint_fname(trial.trial_id),
             monitor=objective.name,
             mode=objective.direction,
             save_best_only=True,
             save_weights_only=True,
-            initial_value_threshold=_best(finished_bests, objective.direction)
-            if finished_bests
+            initial_value_threshold=_best(finished_values, objective.direction)
+            if finished_values
             else None,
         )
         # It saves at epoch ends only; saying so keeps Keras' asynchronous
