@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hypermodels import VARIANTS
-from tuning import search
+from tuning import runtime, search
 
 NAMES = [v.name for v in VARIANTS]
 
@@ -103,7 +103,7 @@ def test_a_model_trained_again_loads_its_compiled_steps_from_disk(imdb_path, tmp
         text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert any((tmp_path / search.COMPILE_CACHE).iterdir())
+    assert any((tmp_path / runtime.COMPILE_CACHE).iterdir())
     hits = re.findall(r"Persistent compilation cache hit for '(\w+)'", result.stderr)
     for step in ("jit_scan", "jit_train_step", "jit_test_step"):
         assert hits.count(step) == 1  # the second trial's, not the first's

@@ -79,6 +79,14 @@ def load_tensorflow_quietly() -> None:
     )
 
 
+def verbosity(args: argparse.Namespace) -> int:
+    """Keras `fit` verbosity from `-q`/`-v`: 0 quiet, 2 one line per epoch,
+    1 progress bars."""
+    if args.quiet:
+        return 0
+    return 1 if args.verbose else 2
+
+
 def run_dir_parser(prog: str, description: str) -> ArgumentParser:
     """A parser whose first argument is a run directory, e.g. `logs/grid`."""
     from pathlib import Path

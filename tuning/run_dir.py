@@ -107,6 +107,15 @@ class RunDir:
         return self.trial_dir(trial_id) / f"repeat_{repeat}.json"
 
     @property
+    def chief_file(self) -> Path:
+        """The chief's address and the run's secret, for workers (owner-only)."""
+        return self.root / ".chief.json"
+
+    def worker_log(self, worker_id: str) -> Path:
+        """The output of a worker that `--workers N` started."""
+        return self.root / "workers" / f"{worker_id}.log"
+
+    @property
     def best_model(self) -> Path:
         """The best trial's model, saved with what it needs to read raw text."""
         return self.root / "best_model"

@@ -7,13 +7,13 @@ Keras and TensorFlow are imported only once the arguments are valid, so that
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
 from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant
-from tuning import cli
+from tuning import cli, runtime
+from tuning.distributed.cluster import DEFAULT_WORKER_TIMEOUT, WorkersExited
 from tuning.errors import UsageError
 from tuning.modes import MODE_SPECIFIC, MODES
 from tuning.run_dir import OWNER_FILE, RunDir
@@ -26,16 +26,18 @@ from tuning.settings import (
     StudySettings,
 )
 
-# The exit status of a study in which no trial completed.
-EXIT_NO_TRIAL_COMPLETED = 1
-# Under --logdir: XLA's compiled training and validation steps, kept across runs.
-COMPILE_CACHE = ".jax_cache"
+# The exit status of a study in which no trial completed, or whose workers
+# all exited before it ended.
+EXIT_FAILED = 1
 # The largest counts accepted: past them a run would take days or more.
 MOST_EPOCHS = 10_000
 MOST_REPEATS = 100
 MOST_TRIALS = 10_000
 # NumPy's RandomState, behind Keras Tuner's oracles, takes seeds below 2**32.
 MOST_SEED = 2**32 - 1
+# Past these, a worker count or timeout is a typo.
+MOST_WORKERS = 1024
+MOST_WORKER_TIMEOUT = 86_400
 # Defaults of the settings that only some modes use (`tuning.modes`).
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_REFERENCE = "Baseline"
@@ -84,6 +86,17 @@ def run_name(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"expected a plain directory name, received {text!r}"
         )
+    return text
+
+
+def address(text: str) -> str:
+    """An argparse `type=`: `HOST:PORT`."""
+    from tuning.distributed.connection import parse_address
+
+    try:
+        parse_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return text
 
 
@@ -191,6 +204,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start the run afresh instead of resuming it",
     )
+    parser.add_argument(
+        "--workers",
+        type=cli.positive_int_up_to(MOST_WORKERS),
+        metavar="N",
+        help="train on N worker processes on this machine, which share its "
+        "cores (or GPUs, one each); this process is their chief",
+    )
+    parser.add_argument(
+        "--chief",
+        action="store_true",
+        help="serve the search to workers started elsewhere (python -m "
+        "tuning.worker RUN_DIR), besides any --workers",
+    )
+    parser.add_argument(
+        "--listen",
+        type=address,
+        metavar="HOST:PORT",
+        help="where the chief listens (default 127.0.0.1, any free port; "
+        "0.0.0.0:PORT for workers on other machines)",
+    )
+    parser.add_argument(
+        "--worker-timeout",
+        type=cli.positive_int_up_to(MOST_WORKER_TIMEOUT),
+        metavar="SECONDS",
+        help="a worker silent this long loses its trial to another "
+        f"(default {DEFAULT_WORKER_TIMEOUT})",
+    )
     cli.add_common_flags(parser)
     return parser
 
@@ -199,17 +239,21 @@ def search(args: argparse.Namespace) -> int:
     """Runs (or resumes) the study that `args` describe and prints its results."""
     run_dir = RunDir(args.logdir / (args.run_name or args.mode))
     settings = resolve_settings(args, run_dir)
+    cluster = cluster_options(args)
     with run_dir.owned():
         _check_resumable(run_dir, settings, args.overwrite)
-        _select_backend(settings.backend)
-        cli.load_tensorflow_quietly()
-        if settings.backend == "jax":
-            _cache_compilations(args.logdir / COMPILE_CACHE)
+        runtime.prepare(settings.backend, args.logdir)
 
         from tuning.reports import format_table
         from tuning.study import run_study
 
-        rows = run_study(run_dir, settings, args.overwrite, _verbosity(args))
+        try:
+            rows = run_study(
+                run_dir, settings, args.overwrite, cli.verbosity(args), cluster
+            )
+        except WorkersExited as e:
+            print(f"error: {e} Run the same command to resume.", file=sys.stderr)
+            return EXIT_FAILED
     print(format_table(rows, settings))
     print(f"\nResults, histories and plots: {run_dir.root}")
     if not any(row["status"] == "COMPLETED" for row in rows):
@@ -218,8 +262,34 @@ def search(args: argparse.Namespace) -> int:
             f"are in the message column of {run_dir.results_csv}.",
             file=sys.stderr,
         )
-        return EXIT_NO_TRIAL_COMPLETED
+        return EXIT_FAILED
     return 0
+
+
+def cluster_options(args: argparse.Namespace):
+    """How to distribute the search; `None` to train in this process.
+
+    Raises:
+        UsageError: for --listen or --worker-timeout without workers, or
+            more workers than fit in memory.
+    """
+    if not (args.workers or args.chief):
+        given = [f for f in ("listen", "worker_timeout") if getattr(args, f)]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise UsageError(
+                f"{flag} applies to distributed searches only. Add --workers N "
+                "or --chief, or drop it."
+            )
+        return None
+    from tuning.distributed.cluster import ClusterOptions, check_fits_in_memory
+
+    check_fits_in_memory(args.workers or 0)
+    return ClusterOptions(
+        workers=args.workers or 0,
+        listen=args.listen,
+        worker_timeout=args.worker_timeout or DEFAULT_WORKER_TIMEOUT,
+    )
 
 
 def resolve_settings(args: argparse.Namespace, run_dir: RunDir) -> StudySettings:
@@ -332,56 +402,6 @@ def _check_resumable(run_dir: RunDir, settings: StudySettings, overwrite: bool):
             "Repeat its settings to resume it, pass --overwrite to restart it, or "
             "choose another --run-name."
         )
-
-
-def _select_backend(backend: str) -> None:
-    """Makes `backend` Keras' backend; it must precede Keras' import.
-
-    Raises:
-        UsageError: if the backend's package is not installed (TensorFlow
-            and torch are optional), or Keras already runs on another.
-    """
-    if importlib.util.find_spec(backend) is None:
-        extra = f' (pip install -e ".[{backend}]")' if backend == "tensorflow" else ""
-        raise UsageError(
-            f"The {backend} backend is not installed. Install {backend}{extra}, "
-            "or pass --backend jax."
-        )
-    if "keras" in sys.modules:  # called from Python rather than the shell
-        import keras
-
-        if keras.backend.backend() != backend:
-            raise UsageError(
-                f"Keras is already running on {keras.backend.backend()!r}, not "
-                f"{backend!r}. Pass --backend {keras.backend.backend()} or set "
-                "KERAS_BACKEND before importing Keras."
-            )
-    os.environ["KERAS_BACKEND"] = backend
-
-
-def _cache_compilations(directory: Path) -> None:
-    """Keeps JAX's compiled functions in `directory` (JAX's persistent cache).
-
-    Every trial compiles its training and validation steps, 3-4 s here. A
-    model trained again (a repeat, or the grid's "64 Units", which is its
-    Baseline) or a rerun study loads them from disk instead. A directory
-    chosen with $JAX_COMPILATION_CACHE_DIR, and a threshold chosen with
-    $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS, are kept.
-    """
-    import jax
-
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(directory))
-    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
-        # JAX's default (1 s) would skip the validation step (about 0.5 s).
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-
-
-def _verbosity(args: argparse.Namespace) -> int:
-    """Keras `fit` verbosity: 0 quiet, 2 one line per epoch, 1 progress bars."""
-    if args.quiet:
-        return 0
-    return 1 if args.verbose else 2
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import keras
+import keras_tuner as kt
 
 from hypermodels import SentimentHyperModel
 from tuning.best_model import export_best_model
@@ -17,6 +21,9 @@ from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
 from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner
 
+if TYPE_CHECKING:
+    from tuning.distributed.cluster import ClusterOptions
+
 logger = logging.getLogger(__name__)
 
 SPLIT_SEED = 0
@@ -27,6 +34,7 @@ def run_study(
     settings: StudySettings,
     overwrite: bool = False,
     verbose: int = 2,
+    cluster: ClusterOptions | None = None,
 ) -> list[dict]:
     """Trains the study's trials (resuming a started run) and writes its reports.
 
@@ -35,51 +43,101 @@ def run_study(
         settings: the study's settings, resolved; written to `study.json`.
         overwrite: discard an existing run first. Defaults to `False`.
         verbose: Keras `fit` verbosity; 0 also silences Keras Tuner.
+        cluster: how to distribute the trials over workers; `None` trains
+            them in this process.
 
     Returns:
         The rows of the results table.
     """
-    data = load_imdb(settings.data_path, NUM_WORDS, SEQUENCE_LENGTH)
     # Needed only at the end, for the best model: fetched now, so that a
     # missing word index stops the study before it trains.
     word_index = load_word_index(settings.data_path)
-    if settings.limit:
-        data = data.head(settings.limit)
-    logger.info(
-        "Data: %d training and %d test reviews from %s (backend: %s)",
-        len(data.y_train),
-        len(data.y_test),
-        data.source,
-        keras.backend.backend(),
-    )
-    train, test = (data.x_train, data.y_train), (data.x_test, data.y_test)
-    if settings.validation_split:
-        train, validation = holdout_split(*train, settings.validation_split, SPLIT_SEED)
-        test_data = test
+    training = _Training.load(settings, verbose)
+    if overwrite:
+        run_dir.clear()
+    tuner = _tuner(run_dir, settings, make_oracle(settings), training)
+    run_dir.write_settings(settings)
+    if cluster is None:
+        tuner.search(*training.arguments, **training.keywords)
     else:
-        validation, test_data = test, None
+        from tuning.distributed.launch import lead_search
 
+        lead_search(tuner.oracle, run_dir, cluster)
+    rows = write_reports(run_dir, settings)
+    write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
+    export_best_model(tuner, run_dir, word_index)
+    return rows
+
+
+def run_worker(
+    run_dir: RunDir,
+    settings: StudySettings,
+    connect: Callable[[kt.Oracle], kt.Oracle],
+    verbose: int = 2,
+) -> None:
+    """Trains the trials that the run's chief hands out, until it has none.
+
+    Keras Tuner's `KERASTUNER_*` variables must be set (a worker's id among
+    them), so that the tuner neither loads nor saves the chief's oracle.
+
+    Args:
+        run_dir: the run directory, shared with the chief.
+        settings: the study's settings, as the chief wrote them.
+        connect: the client that stands in for the study's oracle.
+        verbose: Keras `fit` verbosity.
+    """
+    training = _Training.load(settings, verbose)
+    oracle = make_oracle(settings)
+    tuner = _tuner(run_dir, settings, oracle, training)
+    tuner.oracle = connect(oracle)
+    tuner.search(*training.arguments, **training.keywords)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Training:
+    """The data a search trains on, and how: `tuner.search`'s arguments."""
+
+    arguments: tuple
+    keywords: dict
+    test_data: tuple | None
+
+    @classmethod
+    def load(cls, settings: StudySettings, verbose: int) -> _Training:
+        data = load_imdb(settings.data_path, NUM_WORDS, SEQUENCE_LENGTH)
+        if settings.limit:
+            data = data.head(settings.limit)
+        logger.info(
+            "Data: %d training and %d test reviews from %s (backend: %s)",
+            len(data.y_train),
+            len(data.y_test),
+            data.source,
+            keras.backend.backend(),
+        )
+        train, test = (data.x_train, data.y_train), (data.x_test, data.y_test)
+        if settings.validation_split:
+            train, validation = holdout_split(
+                *train, settings.validation_split, SPLIT_SEED
+            )
+            test_data = test
+        else:
+            validation, test_data = test, None
+        keywords = {
+            "validation_data": validation,
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "validation_batch_size": EVALUATION_BATCH_SIZE,
+            "verbose": verbose,
+        }
+        return cls(train, keywords, test_data)
+
+
+def _tuner(
+    run_dir: RunDir, settings: StudySettings, oracle: kt.Oracle, training: _Training
+) -> StudyTuner:
     hypermodel = SentimentHyperModel(
         settings.space,
         vocab_size=NUM_WORDS,
         sequential=ScannedSequential,
         steps_per_execution=STEPS_PER_EXECUTION,
     )
-    if overwrite:
-        run_dir.clear()
-    tuner = StudyTuner(
-        make_oracle(settings), hypermodel, run_dir, settings, test_data=test_data
-    )
-    run_dir.write_settings(settings)
-    tuner.search(
-        *train,
-        validation_data=validation,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        validation_batch_size=EVALUATION_BATCH_SIZE,
-        verbose=verbose,
-    )
-    rows = write_reports(run_dir, settings)
-    write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
-    export_best_model(tuner, run_dir, word_index)
-    return rows
+    return StudyTuner(oracle, hypermodel, run_dir, settings, training.test_data)

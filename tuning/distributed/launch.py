@@ -1,0 +1,150 @@
+"""Leads a distributed search: the chief, and the workers it starts here.
+
+`python -m tuning.search --workers N` runs the chief in its own process and
+starts N workers (`python -m tuning.worker`) beside it, each on its share of
+the CPU cores (or one GPU each), writing to `RUN_DIR/workers/<id>.log`.
+`--chief` serves workers started elsewhere, over a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import keras_tuner as kt
+
+from tuning.distributed.chief import Chief
+from tuning.distributed.cluster import ClusterOptions, WorkersExited, divide_cores
+from tuning.distributed.connection import ChiefConnection, parse_address
+from tuning.run_dir import RunDir
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+
+
+def lead_search(oracle: kt.Oracle, run_dir: RunDir, options: ClusterOptions) -> None:
+    """Serves `oracle` until every trial has ended, starting the local workers.
+
+    Raises:
+        UsageError: if the chief cannot listen where asked.
+        WorkersExited: if every local worker exited before the search ended.
+    """
+    chief = Chief(oracle, run_dir, options.worker_timeout)
+    connection = chief.start(*_listen_address(options.listen, run_dir))
+    workers = LocalWorkers(run_dir, options.workers)
+    try:
+        if options.workers:
+            workers.start()
+            logger.info(
+                "Chief at %s; %d workers started here (logs: %s).",
+                connection.address,
+                options.workers,
+                run_dir.worker_log("*"),
+            )
+        else:
+            logger.info(
+                "Chief at %s. Start workers with: python -m tuning.worker %s",
+                connection.address,
+                run_dir.root,
+            )
+        chief.serve_until_finished(
+            lambda progress: logger.info("%s", progress.line()),
+            lambda: workers.watch(chief),
+        )
+    finally:
+        workers.stop()
+        chief.stop()
+    run_dir.chief_file.unlink(missing_ok=True)
+
+
+class LocalWorkers:
+    """Worker processes on this machine, each bound to its share of the cores
+    and, where there are GPUs, to one GPU; they die with this process."""
+
+    def __init__(self, run_dir: RunDir, count: int):
+        self.run_dir = run_dir
+        self.count = count
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self) -> None:
+        cores = divide_cores(self.count, sorted(os.sched_getaffinity(0)))
+        gpus = _gpus()
+        for i in range(self.count):
+            worker_id = f"worker-{i}"
+            env = dict(os.environ)
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+            log = self.run_dir.worker_log(worker_id)
+            log.parent.mkdir(exist_ok=True)
+            command = [
+                sys.executable,
+                "-m",
+                "tuning.worker",
+                str(self.run_dir.root.resolve()),
+                "--id",
+                worker_id,
+                "--cpus",
+                ",".join(map(str, cores[i])),
+                "--exit-with-parent",
+            ]
+            with open(log, "ab") as output:
+                self.processes[worker_id] = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+
+    def watch(self, chief: Chief) -> None:
+        """Releases the trials of workers that exited, at once.
+
+        Raises:
+            WorkersExited: when the last of them has exited while the
+                search goes on.
+        """
+        for worker_id, process in list(self.processes.items()):
+            status = process.poll()
+            if status is None:
+                continue
+            del self.processes[worker_id]
+            chief.release(worker_id, f"exited with status {status}")
+            if not self.processes and not chief.finished():
+                raise WorkersExited(
+                    f"Every worker exited before the search ended; the last, "
+                    f"{worker_id}, with status {status}. See its log, "
+                    f"{self.run_dir.worker_log(worker_id)}."
+                )
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            process.wait()
+
+
+def _listen_address(listen: str | None, run_dir: RunDir) -> tuple[str, int]:
+    if listen is not None:
+        return parse_address(listen)
+    previous = ChiefConnection.read(run_dir)
+    if previous is not None and previous.address.startswith(f"{DEFAULT_HOST}:"):
+        return parse_address(previous.address)  # where its workers look for it
+    return DEFAULT_HOST, 0
+
+
+def _gpus() -> list[str]:
+    """The GPUs' indices as `CUDA_VISIBLE_DEVICES` counts them, if any."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [d for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(
+        ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+    )
+    return listing.stdout.split() if listing.returncode == 0 else []

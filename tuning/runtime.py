@@ -1,0 +1,74 @@
+"""Prepares a process to train: the Keras backend, TensorFlow's noise, XLA's cache.
+
+A search and each of its workers call `prepare` before Keras is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from tuning import cli
+from tuning.errors import UsageError
+
+# Under --logdir: XLA's compiled training and validation steps, kept across
+# runs and shared by the workers of a run.
+COMPILE_CACHE = ".jax_cache"
+
+
+def prepare(backend: str, logdir: Path) -> None:
+    """Selects `backend`, loads TensorFlow quietly (if installed) and, on
+    JAX, keeps compilations in `logdir/.jax_cache`.
+
+    Raises:
+        UsageError: see `select_backend`.
+    """
+    select_backend(backend)
+    cli.load_tensorflow_quietly()
+    if backend == "jax":
+        cache_compilations(logdir / COMPILE_CACHE)
+
+
+def select_backend(backend: str) -> None:
+    """Makes `backend` Keras' backend; it must precede Keras' import.
+
+    Raises:
+        UsageError: if the backend's package is not installed (TensorFlow
+            and torch are optional), or Keras already runs on another.
+    """
+    if importlib.util.find_spec(backend) is None:
+        extra = f' (pip install -e ".[{backend}]")' if backend == "tensorflow" else ""
+        raise UsageError(
+            f"The {backend} backend is not installed. Install {backend}{extra}, "
+            "or pass --backend jax."
+        )
+    if "keras" in sys.modules:  # called from Python rather than the shell
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise UsageError(
+                f"Keras is already running on {keras.backend.backend()!r}, not "
+                f"{backend!r}. Pass --backend {keras.backend.backend()} or set "
+                "KERAS_BACKEND before importing Keras."
+            )
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def cache_compilations(directory: Path) -> None:
+    """Keeps JAX's compiled functions in `directory` (JAX's persistent cache).
+
+    Every trial compiles its training and validation steps, 3-4 s here. A
+    model trained again (a repeat, or the grid's "64 Units", which is its
+    Baseline) or a rerun study loads them from disk instead. A directory
+    chosen with $JAX_COMPILATION_CACHE_DIR, and a threshold chosen with
+    $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS, are kept.
+    """
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(directory))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        # JAX's default (1 s) would skip the validation step (about 0.5 s).
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
