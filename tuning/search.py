@@ -239,7 +239,7 @@ def search(args: argparse.Namespace) -> int:
     """Runs (or resumes) the study that `args` describe and prints its results."""
     run_dir = RunDir(args.logdir / (args.run_name or args.mode))
     settings = resolve_settings(args, run_dir)
-    cluster = cluster_options(args)
+    cluster = cluster_options(args, run_dir)
     with run_dir.owned():
         _check_resumable(run_dir, settings, args.overwrite)
         runtime.prepare(settings.backend, args.logdir)
@@ -266,12 +266,12 @@ def search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cluster_options(args: argparse.Namespace):
+def cluster_options(args: argparse.Namespace, run_dir: RunDir):
     """How to distribute the search; `None` to train in this process.
 
     Raises:
-        UsageError: for --listen or --worker-timeout without workers, or
-            more workers than fit in memory.
+        UsageError: for --listen or --worker-timeout without workers,
+            more workers than fit in memory, or an address in use.
     """
     if not (args.workers or args.chief):
         given = [f for f in ("listen", "worker_timeout") if getattr(args, f)]
@@ -282,12 +282,18 @@ def cluster_options(args: argparse.Namespace):
                 "or --chief, or drop it."
             )
         return None
-    from tuning.distributed.cluster import ClusterOptions, check_fits_in_memory
+    from tuning.distributed.cluster import (
+        ClusterOptions,
+        check_fits_in_memory,
+        listen_address,
+    )
 
     check_fits_in_memory(args.workers or 0)
+    host, port = listen_address(args.listen, run_dir)
     return ClusterOptions(
         workers=args.workers or 0,
-        listen=args.listen,
+        host=host,
+        port=port,
         worker_timeout=args.worker_timeout or DEFAULT_WORKER_TIMEOUT,
     )
 

@@ -62,7 +62,7 @@ def run_study(
     else:
         from tuning.distributed.launch import lead_search
 
-        lead_search(tuner.oracle, run_dir, cluster)
+        lead_search(tuner, run_dir, cluster)
     rows = write_reports(run_dir, settings)
     write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
     export_best_model(tuner, run_dir, word_index)

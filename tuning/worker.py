@@ -82,8 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def work(args: argparse.Namespace) -> int:
     """Joins the run's chief and trains the trials it hands out."""
-    from tuning.distributed.client import ChiefClient, check_contact
-    from tuning.distributed.connection import ChiefConnection, parse_address
+    from tuning.distributed.connection import (
+        ChiefConnection,
+        check_contact,
+        parse_address,
+    )
 
     run_dir = RunDir(args.run_dir)
     settings = _read_settings(run_dir)
@@ -110,7 +113,8 @@ def work(args: argparse.Namespace) -> int:
         KERASTUNER_ORACLE_IP=host,
         KERASTUNER_ORACLE_PORT=str(port),
     )
-    runtime.prepare(settings.backend, run_dir.root.parent)
+    runtime.prepare(settings.backend, run_dir.root.parent)  # before Keras loads
+    from tuning.distributed.client import ChiefClient
     from tuning.study import run_worker
 
     run_worker(

@@ -44,6 +44,7 @@ from tuning.distributed.connection import (
     ChiefConnection,
     dial_address,
     metadata_value,
+    silence_keras_tuner_print,
 )
 from tuning.errors import UsageError
 from tuning.run_dir import RunDir
@@ -95,6 +96,7 @@ class Chief:
     """
 
     def __init__(self, oracle: kt.Oracle, run_dir: RunDir, worker_timeout: float):
+        silence_keras_tuner_print()
         self.oracle = oracle
         self.run_dir = run_dir
         self.worker_timeout = worker_timeout
@@ -231,8 +233,15 @@ class Chief:
             if trial_id not in self.oracle._retry_queue:
                 continue
             self.oracle._retry_queue.remove(trial_id)
-            self.oracle.ongoing_trials[worker] = self.oracle.trials[trial_id]
+            trial = self.oracle.trials[trial_id]
+            self.oracle.ongoing_trials[worker] = trial
             self.oracle.tuner_ids.add(worker)
+            # As `create_trial` does for a trial it hands out again; the
+            # display times the trial from here to its end.
+            self.oracle._display.on_trial_begin(trial)
+            logger.info(
+                "Trial %s stays with worker %s, which was running it.", trial_id, worker
+            )
 
 
 def _serialized(method):

@@ -11,8 +11,11 @@ import keras_tuner as kt
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_client
 
-from tuning.distributed.connection import HEARTBEAT_METHOD, ChiefConnection
-from tuning.errors import UsageError
+from tuning.distributed.connection import (
+    ChiefConnection,
+    heartbeat,
+    silence_keras_tuner_print,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,30 +29,8 @@ HEARTBEAT_SECONDS = 2.0
 # the longest. Keras Tuner asks again at once, keeping a core busy.
 FIRST_WAIT_SECONDS = 0.1
 LONGEST_WAIT_SECONDS = 2.0
-# How long a starting worker tries to reach the chief before giving up.
-CONTACT_SECONDS = 10.0
-
-
-def check_contact(channel: grpc.Channel, address: str, run: str) -> None:
-    """Makes one call to the chief, so that a worker that cannot take part
-    says why before it loads anything.
-
-    Raises:
-        UsageError: if the chief cannot be reached in `CONTACT_SECONDS`, or
-            refuses the run's secret.
-    """
-    try:
-        _heartbeat(channel)(b"", timeout=CONTACT_SECONDS, wait_for_ready=True)
-    except grpc.RpcError as e:
-        if e.code() == grpc.StatusCode.UNAUTHENTICATED:
-            raise UsageError(
-                f"The chief at {address} serves another run: it refused the "
-                f"secret of {run}. Point --chief at the chief of {run}."
-            ) from None
-        raise UsageError(
-            f"Cannot reach the chief at {address} ({e.code().name.lower()}). "
-            f"Start the chief of {run} first, or pass its --chief HOST:PORT."
-        ) from None
+# Wait before sending again a call that the chief's death cut short.
+RESEND_SECONDS = 1.0
 
 
 class ChiefClient(oracle_client.OracleClient):
@@ -78,10 +59,13 @@ class ChiefClient(oracle_client.OracleClient):
         worker_id: str,
         address: str | None = None,
     ):
+        silence_keras_tuner_print()
         super().__init__(oracle)
-        channel = connection.open_channel(worker_id, address)
+        channel = grpc.intercept_channel(
+            connection.open_channel(worker_id, address), _ResendAfterChiefLoss()
+        )
         self.stub = protos.get_service_grpc().OracleStub(channel)
-        self._beat = _heartbeat(channel)
+        self._beat = heartbeat(channel)
         threading.Thread(target=self._keep_alive, daemon=True).start()
 
     def create_trial(self, tuner_id: str):
@@ -115,8 +99,24 @@ class ChiefClient(oracle_client.OracleClient):
             time.sleep(HEARTBEAT_SECONDS)
 
 
-def _heartbeat(channel: grpc.Channel):
-    return channel.unary_unary(HEARTBEAT_METHOD)
+class _ResendAfterChiefLoss(grpc.UnaryUnaryClientInterceptor):
+    """Sends a call again when the chief was lost while it was in flight.
+
+    Keras Tuner's calls wait for a chief that is not there yet
+    (`wait_for_ready`), but one cut short by the chief's death fails at
+    once, and would fail the worker's trial. Each call is safe to repeat:
+    asking for a trial again returns the one the worker holds, and a report
+    that did arrive is refused the second time and dropped.
+    """
+
+    def intercept_unary_unary(self, continuation, details, request):
+        while True:
+            outcome = continuation(details, request)
+            if outcome.code() != grpc.StatusCode.UNAVAILABLE:
+                return outcome
+            if not details.wait_for_ready:  # heartbeats: the next one will do
+                return outcome
+            time.sleep(RESEND_SECONDS)
 
 
 def _drop_if_reassigned(error: grpc.RpcError) -> None:

@@ -1,16 +1,20 @@
 """How a search is distributed, decided before anything heavy is loaded.
 
-The command line reads these to check `--workers` and friends at once,
-without loading gRPC or Keras Tuner.
+The command line reads these to check `--workers` and friends at once;
+gRPC and Keras Tuner load only once a distributed search starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import socket
 
 from tuning.errors import UsageError
+from tuning.run_dir import RunDir
 
+DEFAULT_HOST = "127.0.0.1"
 # Seconds a worker may stay silent before its trial goes to another worker
 # (workers call every `client.HEARTBEAT_SECONDS`).
 DEFAULT_WORKER_TIMEOUT = 60
@@ -32,15 +36,58 @@ class ClusterOptions:
     Attributes:
         workers: worker processes to start on this machine (0: only those
             started elsewhere).
-        listen: `host:port` the chief listens on; `None`: 127.0.0.1 on the
-            port a restarted chief had, else any free one.
+        host: the address the chief listens on.
+        port: its port; 0 for any free one.
         worker_timeout: seconds of silence after which a worker's trial goes
             to another worker.
     """
 
     workers: int
-    listen: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = 0
     worker_timeout: float = DEFAULT_WORKER_TIMEOUT
+
+
+def listen_address(listen: str | None, run_dir: RunDir) -> tuple[str, int]:
+    """Where the chief will listen: `listen`, else 127.0.0.1 on the port a
+    restarted chief had (where its workers look for it) if it is free, else
+    on any free port.
+
+    Raises:
+        UsageError: if `listen` names a port in use or an address that is
+            not this machine's.
+    """
+    from tuning.distributed.connection import ChiefConnection, parse_address
+
+    if listen is not None:
+        host, port = parse_address(listen)
+        _check_can_listen(host, port)
+        return host, port
+    previous = ChiefConnection.read(run_dir)
+    if previous is not None and previous.address.startswith(f"{DEFAULT_HOST}:"):
+        host, port = parse_address(previous.address)
+        with contextlib.suppress(UsageError):
+            _check_can_listen(host, port)
+            return host, port
+    return DEFAULT_HOST, 0
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Refuses an address where nothing of ours could listen, by binding it
+    as the chief's server will (sockets of ended connections do not count)."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:
+        raise UsageError(
+            f"Cannot listen on {host}:{port} ({e.strerror}): the port is in use "
+            "(another chief?) or the address is not this machine's. Pass "
+            "another --listen HOST:PORT, or port 0 for any free one."
+        ) from None
 
 
 def check_fits_in_memory(workers: int) -> None:

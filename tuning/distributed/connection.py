@@ -18,7 +18,6 @@ import os
 import socket
 
 import grpc
-from keras_tuner.src.engine import conditions
 
 from tuning.errors import UsageError
 from tuning.run_dir import RunDir, atomic_file
@@ -35,13 +34,9 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+# How long a starting worker tries to reach the chief before giving up.
+CONTACT_SECONDS = 10.0
 WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]")
-
-# Keras Tuner 1.4.8 prints a condition's first value whenever it sends a
-# trial's hyperparameters over gRPC (a debug line left in
-# `conditions.Parent.to_proto`): a "True" per conditional hyperparameter per
-# call, dozens per trial. It is that module's only `print`.
-conditions.print = lambda *args, **kwargs: None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +80,43 @@ class ChiefConnection:
         channel = grpc.insecure_channel(address or self.address, CHANNEL_OPTIONS)
         metadata = ((SECRET_KEY, self.secret), (WORKER_KEY, worker_id))
         return grpc.intercept_channel(channel, _Credentials(metadata))
+
+
+def check_contact(channel: grpc.Channel, address: str, run: str) -> None:
+    """Makes one call to the chief, so that a worker that cannot take part
+    says why before it loads anything.
+
+    Raises:
+        UsageError: if the chief cannot be reached in `CONTACT_SECONDS`, or
+            refuses the run's secret.
+    """
+    try:
+        heartbeat(channel)(b"", timeout=CONTACT_SECONDS, wait_for_ready=True)
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise UsageError(
+                f"The chief at {address} serves another run: it refused the "
+                f"secret of {run}. Point --chief at the chief of {run}."
+            ) from None
+        raise UsageError(
+            f"Cannot reach the chief at {address} ({e.code().name.lower()}). "
+            f"Start the chief of {run} first, or pass its --chief HOST:PORT."
+        ) from None
+
+
+def heartbeat(channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable:
+    """The liveness call on `channel`: empty request, empty response."""
+    return channel.unary_unary(HEARTBEAT_METHOD)
+
+
+def silence_keras_tuner_print() -> None:
+    """Keras Tuner 1.4.8 prints a condition's first value whenever it sends
+    a trial's hyperparameters over gRPC (a debug line left in
+    `conditions.Parent.to_proto`): a "True" per conditional hyperparameter
+    per call, dozens per trial. It is that module's only `print`."""
+    from keras_tuner.src.engine import conditions
+
+    conditions.print = lambda *args, **kwargs: None
 
 
 def dial_address(host: str, port: int) -> str:

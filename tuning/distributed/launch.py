@@ -18,23 +18,24 @@ import keras_tuner as kt
 
 from tuning.distributed.chief import Chief
 from tuning.distributed.cluster import ClusterOptions, WorkersExited, divide_cores
-from tuning.distributed.connection import ChiefConnection, parse_address
 from tuning.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
 
-
-def lead_search(oracle: kt.Oracle, run_dir: RunDir, options: ClusterOptions) -> None:
-    """Serves `oracle` until every trial has ended, starting the local workers.
+def lead_search(tuner: kt.Tuner, run_dir: RunDir, options: ClusterOptions) -> None:
+    """Serves `tuner`'s oracle until every trial has ended, starting the
+    local workers.
 
     Raises:
         UsageError: if the chief cannot listen where asked.
         WorkersExited: if every local worker exited before the search ended.
     """
-    chief = Chief(oracle, run_dir, options.worker_timeout)
-    connection = chief.start(*_listen_address(options.listen, run_dir))
+    chief = Chief(tuner.oracle, run_dir, options.worker_timeout)
+    # Saved before serving, as Keras Tuner's chief does, so that a restarted
+    # chief reloads the search (after `Chief` has read what was running).
+    tuner.save()
+    connection = chief.start(options.host, options.port)
     workers = LocalWorkers(run_dir, options.workers)
     try:
         if options.workers:
@@ -125,15 +126,6 @@ class LocalWorkers:
             process.terminate()
         for process in self.processes.values():
             process.wait()
-
-
-def _listen_address(listen: str | None, run_dir: RunDir) -> tuple[str, int]:
-    if listen is not None:
-        return parse_address(listen)
-    previous = ChiefConnection.read(run_dir)
-    if previous is not None and previous.address.startswith(f"{DEFAULT_HOST}:"):
-        return parse_address(previous.address)  # where its workers look for it
-    return DEFAULT_HOST, 0
 
 
 def _gpus() -> list[str]:

@@ -1,0 +1,392 @@
+"""Distributed searches: a chief and workers, on loopback addresses only.
+
+The end-to-end tests run the real commands as separate processes, kill
+them with real signals, and wait for states of the run directory rather
+than for amounts of time (`wait_for` has a generous limit only so that a
+broken build fails instead of hanging).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.conftest import REPO
+from tuning import search, worker
+from tuning.distributed.cluster import divide_cores
+from tuning.distributed.connection import ChiefConnection
+from tuning.run_dir import RunDir
+
+# The small study every end-to-end test runs.
+SMALL = ["--epochs", "2", "--limit", "200", "-q"]
+# Seconds of silence after which the tests' chiefs give a trial to another
+# worker (a worker calls every 2 s).
+TIMEOUT = "5"
+GIVE_UP_SECONDS = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, what: str):
+    deadline = time.monotonic() + GIVE_UP_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def readme_commands(logdir: Path, port: int) -> tuple[list[str], list[str]]:
+    """README's commands for several machines, for this machine: loopback,
+    a free port, and `logdir` for /shared/logs."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- several-machines.*?```bash\n(.*?)```", text, re.S)[1]
+    lines = [line for line in block.splitlines() if line.startswith("python")]
+    chief, worker_command = (
+        shlex.split(
+            line.replace("/shared/logs", str(logdir)).replace(
+                "0.0.0.0:8470", f"127.0.0.1:{port}"
+            )
+        )
+        for line in lines
+    )
+    assert chief[:3] == ["python", "-m", "tuning.search"]
+    assert worker_command[:3] == ["python", "-m", "tuning.worker"]
+    return [sys.executable, *chief[1:]], [sys.executable, *worker_command[1:]]
+
+
+# A user's shell: no backend chosen (the tests' own process chooses JAX).
+USER_ENV = {k: v for k, v in os.environ.items() if not k.startswith("KERAS")}
+
+
+def start(command: list[str], log: Path) -> subprocess.Popen:
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO, env=USER_ENV
+        )
+
+
+def oracle_state(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "oracle.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {"ongoing_trials": {}, "end_order": [], "run_times": {}}
+
+
+def trial_statuses(run_dir: Path) -> dict[str, str]:
+    statuses = {}
+    for path in run_dir.glob("trial_*/trial.json"):
+        trial = json.loads(path.read_text())
+        statuses[trial["trial_id"]] = trial["status"]
+    return statuses
+
+
+def history_rows(run_dir: Path, trial_id: str) -> int:
+    path = run_dir / f"trial_{trial_id}" / "history_0.csv"
+    return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
+
+
+def assert_every_trial_completed_once(run_dir: Path, count: int) -> None:
+    state = oracle_state(run_dir)
+    assert sorted(state["end_order"]) == sorted(set(state["end_order"]))
+    assert len(state["end_order"]) == count
+    assert set(state["run_times"].values()) == {1}  # each trial ended once
+    assert list(trial_statuses(run_dir).values()) == ["COMPLETED"] * count
+    assert (run_dir / "best_model" / "model.keras").is_file()
+    assert not (run_dir / ".chief.json").exists()
+
+
+def hold_when_running(worker: subprocess.Popen, run_dir: Path, trial_id: str):
+    """Stops `worker` (SIGSTOP) once the chief has handed it `trial_id`,
+    and checks that the trial is still running: training it takes seconds
+    of compiling alone."""
+    wait_for(
+        lambda: trial_id in oracle_state(run_dir)["ongoing_trials"].values(),
+        f"trial {trial_id} to start",
+    )
+    worker.send_signal(signal.SIGSTOP)
+    state = oracle_state(run_dir)
+    assert trial_id not in state["end_order"], f"trial {trial_id} ended already"
+    assert trial_id in state["ongoing_trials"].values()
+
+
+def write_study(run_dir: RunDir, imdb_path: Path) -> None:
+    """A grid study's settings, as its chief would write them."""
+    args = search.build_parser().parse_args(["--data", str(imdb_path)])
+    run_dir.root.mkdir()
+    run_dir.write_settings(search.resolve_settings(args, run_dir))
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def kill(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture
+def processes():
+    """Processes a test starts; any still running at its end are killed."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        kill(process)
+
+
+@pytest.mark.slow
+def test_the_grid_on_two_workers_runs_each_variant_once(imdb_path, tmp_path):
+    argv = ["--mode", "grid", "--workers", "2", *SMALL, "--data", str(imdb_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "tuning.search", *argv, "--logdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=USER_ENV,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / "grid"
+    assert_every_trial_completed_once(run_dir, 9)
+    results = (run_dir / "results.csv").read_text()
+    assert all(f"{name}," in results for name in ("Baseline", "64 Units", "Dropout"))
+    assert len(list((run_dir / "tensorboard").iterdir())) == 9
+    assert (run_dir / "report.md").is_file()
+    assert (run_dir / "plots" / "comparison.png").is_file()
+    # Both workers took part, each in its own process, and logged there.
+    logs = [(run_dir / "workers" / f"worker-{i}.log") for i in (0, 1)]
+    assert all("Data:" in log.read_text() for log in logs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mode_flags",
+    [
+        ["--mode", "random", "--max-trials", "3", "--repeats", "2"],
+        ["--mode", "bayesian", "--max-trials", "3"],
+        ["--mode", "hyperband"],
+    ],
+    ids=["random-repeats", "bayesian", "hyperband"],
+)
+def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path):
+    argv = [*mode_flags, "--workers", "2", *SMALL, "--seed", "1"]
+    argv += ["--data", str(imdb_path), "--logdir", str(tmp_path)]
+    assert search.main(argv) == 0
+    run_dir = tmp_path / mode_flags[1]
+    statuses = trial_statuses(run_dir)
+    assert_every_trial_completed_once(run_dir, len(statuses))
+    if "--repeats" in mode_flags:
+        assert len(list(run_dir.glob("trial_*/repeat_*.json"))) == 3 * 2
+
+
+@pytest.mark.slow
+def test_readme_commands_survive_a_worker_killed_mid_trial(
+    imdb_path, tmp_path, processes
+):
+    port = free_port()
+    chief, worker_command = readme_commands(tmp_path, port)
+    chief += [*SMALL, "--max-trials", "3", "--data", str(imdb_path)]
+    chief += ["--worker-timeout", TIMEOUT]
+    run_dir = tmp_path / "random"
+    processes.append(start(chief, tmp_path / "chief.log"))
+    wait_for(lambda: (run_dir / ".chief.json").is_file(), "the chief")
+
+    doomed = start(worker_command, tmp_path / "doomed.log")
+    processes.append(doomed)
+    hold_when_running(doomed, run_dir, "0")
+    kill(doomed)
+
+    survivor = start(worker_command, tmp_path / "survivor.log")
+    processes.append(survivor)
+    assert processes[0].wait(timeout=GIVE_UP_SECONDS) == 0
+    assert survivor.wait(timeout=GIVE_UP_SECONDS) == 0
+    assert_every_trial_completed_once(run_dir, 3)
+    assert history_rows(run_dir, "0") == 2  # trained whole by the survivor
+    assert "trial 0 goes to the next worker" in (tmp_path / "chief.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_restarted_chief_resumes_and_no_trial_trains_twice(
+    imdb_path, tmp_path, processes
+):
+    port = free_port()
+    chief, worker_command = readme_commands(tmp_path, port)
+    chief += [*SMALL, "--max-trials", "3", "--data", str(imdb_path)]
+    run_dir = tmp_path / "random"
+    processes.append(start(chief, tmp_path / "chief.log"))
+    wait_for(lambda: (run_dir / ".chief.json").is_file(), "the chief")
+    survivor = start(worker_command + ["--id", "survivor"], tmp_path / "worker.log")
+    processes.append(survivor)
+    hold_when_running(survivor, run_dir, "1")
+    first_record = (run_dir / "trial_0" / "repeat_0.json").stat().st_mtime_ns
+    first_chief = (run_dir / ".chief.json").stat().st_ino
+    kill(processes[0])
+
+    processes.append(start(chief, tmp_path / "chief-again.log"))
+    wait_for(
+        lambda: (run_dir / ".chief.json").stat().st_ino != first_chief,
+        "the new chief to listen",
+    )
+    survivor.send_signal(signal.SIGCONT)  # it reports trial 1 to the new chief
+    assert processes[-1].wait(timeout=GIVE_UP_SECONDS) == 0
+    assert survivor.wait(timeout=GIVE_UP_SECONDS) == 0
+    assert_every_trial_completed_once(run_dir, 3)
+    assert (run_dir / "trial_0" / "repeat_0.json").stat().st_mtime_ns == first_record
+    # Without it the new chief refuses the worker's report as stale.
+    assert "Result dropped" not in (tmp_path / "worker.log").read_text()
+
+
+@pytest.mark.slow
+def test_local_workers_die_with_their_chief_and_a_restart_resumes(
+    imdb_path, tmp_path, processes
+):
+    argv = ["--mode", "grid", "--variants", "Baseline,Dropout,MSE Loss"]
+    argv += ["--workers", "2", *SMALL, "--data", str(imdb_path)]
+    command = [sys.executable, "-m", "tuning.search", *argv, "--logdir", str(tmp_path)]
+    run_dir = tmp_path / "grid"
+    processes.append(start(command, tmp_path / "chief.log"))
+    wait_for(lambda: history_rows(run_dir, "0") >= 1, "a first epoch")
+    workers = children(processes[0].pid)
+    assert len(workers) == 2
+    kill(processes[0])
+    wait_for(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+        "the workers to die with their chief",
+    )
+
+    again = subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO, env=USER_ENV
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_every_trial_completed_once(run_dir, 3)
+
+
+@pytest.mark.slow
+def test_a_second_chief_on_the_port_and_callers_without_the_secret_are_refused(
+    imdb_path, tmp_path, processes, capsys
+):
+    port = free_port()
+    argv = ["--mode", "grid", *SMALL, "--data", str(imdb_path), "--chief"]
+    argv += ["--listen", f"127.0.0.1:{port}"]
+    first = [sys.executable, "-m", "tuning.search", *argv, "--logdir", str(tmp_path)]
+    processes.append(start(first, tmp_path / "chief.log"))
+    run_dir = RunDir(tmp_path / "grid")
+    wait_for(run_dir.chief_file.is_file, "the chief")
+    assert os.stat(run_dir.chief_file).st_mode & 0o777 == 0o600
+
+    other = tmp_path / "other"
+    assert search.main([*argv, "--logdir", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"127.0.0.1:{port}" in err[0] and "in use" in err[0]
+    assert not other.exists()
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    for metadata in [(), (("imdb-tune-secret", "0" * 64),)]:
+        with pytest.raises(grpc.RpcError) as refused:
+            channel.unary_unary("/keras_tuner.Oracle/GetSpace")(
+                b"", metadata=metadata, timeout=30
+            )
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    # A worker of another run, pointed at this chief.
+    stranger = RunDir(tmp_path / "stranger")
+    stranger.root.mkdir()
+    stranger.study.write_text(run_dir.study.read_text())
+    ChiefConnection(f"127.0.0.1:{port}", "1" * 64).write(stranger)
+    assert worker.main([str(stranger.root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "serves another run" in err[0]
+    assert sorted(p.name for p in stranger.root.iterdir()) == [
+        ".chief.json",
+        "study.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "0"], "--workers: expected a positive integer"),
+        (["--workers", "abc"], "--workers: expected a positive integer"),
+        (["--workers", "1000"], "Pass --workers"),
+        (["--listen", "127.0.0.1:0"], "--listen applies to distributed"),
+        (["--worker-timeout", "9"], "--worker-timeout applies to distributed"),
+        (["--chief", "--listen", "nowhere"], "expected HOST:PORT"),
+    ],
+)
+def test_bad_distribution_flags_are_one_line(
+    argv, message, imdb_path, tmp_path, capsys
+):
+    logdir = tmp_path / "logs"
+    status = search.main([*argv, "--data", str(imdb_path), "--logdir", str(logdir)])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not logdir.exists()
+
+
+def test_a_worker_without_a_study_or_chief_is_one_line(imdb_path, tmp_path, capsys):
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.root.mkdir()
+    assert worker.main([str(run_dir.root)]) == 2
+    assert "holds no study.json" in capsys.readouterr().err
+    run_dir.root.rmdir()
+    write_study(run_dir, imdb_path)
+    for argv, message in [
+        ([], "No chief serves"),
+        (["--id", "chief-2"], "without 'chief'"),
+        (["--cpus", "100000"], "expected comma-separated cores"),
+    ]:
+        assert worker.main([str(run_dir.root), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+    assert [p.name for p in run_dir.root.iterdir()] == ["study.json"]
+
+
+@pytest.mark.slow
+def test_a_worker_pointed_where_no_chief_answers_is_one_line(
+    imdb_path, tmp_path, capsys
+):
+    run_dir = RunDir(tmp_path / "run")
+    write_study(run_dir, imdb_path)
+    ChiefConnection("127.0.0.1:1", "2" * 64).write(run_dir)
+    address = f"127.0.0.1:{free_port()}"
+    assert worker.main([str(run_dir.root), "--chief", address]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"Cannot reach the chief at {address}" in err[0]
+
+
+@pytest.mark.parametrize(
+    "workers, cores, shares",
+    [
+        (1, [0, 1], [[0, 1]]),
+        (2, [0, 1], [[0], [1]]),
+        (3, [0, 1], [[0], [1], [0]]),
+        (3, [0, 1, 2, 3, 4, 5, 6, 7], [[0, 1, 2], [3, 4, 5], [6, 7]]),
+    ],
+)
+def test_workers_divide_the_cores(workers, cores, shares):
+    assert divide_cores(workers, cores) == shares
