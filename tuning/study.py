@@ -49,10 +49,10 @@ def run_study(
     Returns:
         The rows of the results table.
     """
+    training = _Training.load(settings, verbose)
     # Needed only at the end, for the best model: fetched now, so that a
     # missing word index stops the study before it trains.
     word_index = load_word_index(settings.data_path)
-    training = _Training.load(settings, verbose)
     if overwrite:
         run_dir.clear()
     tuner = _tuner(run_dir, settings, make_oracle(settings), training)
