@@ -24,8 +24,9 @@ import pytest
 
 from tests.conftest import REPO
 from tuning import search, worker
-from tuning.distributed.cluster import divide_cores
+from tuning.distributed.cluster import WorkersExited, divide_cores
 from tuning.distributed.connection import ChiefConnection
+from tuning.distributed.launch import LocalWorkers
 from tuning.run_dir import RunDir
 
 # The small study every end-to-end test runs.
@@ -390,3 +391,41 @@ def test_a_worker_pointed_where_no_chief_answers_is_one_line(
 )
 def test_workers_divide_the_cores(workers, cores, shares):
     assert divide_cores(workers, cores) == shares
+
+
+class _RecordingChief:
+    """Stands in for `Chief` where only releases matter."""
+
+    def __init__(self):
+        self.released = []
+
+    def release(self, worker: str, why: str) -> None:
+        self.released.append((worker, why))
+
+    def finished(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("last_status, ends", [(0, "normally"), (3, "in error")])
+def test_exited_local_workers_are_released_and_end_the_search(
+    last_status, ends, tmp_path
+):
+    workers = LocalWorkers(RunDir(tmp_path), 2)
+    workers.processes = {
+        "worker-0": subprocess.Popen([sys.executable, "-c", "pass"]),
+        "worker-1": subprocess.Popen(
+            [sys.executable, "-c", f"raise SystemExit({last_status})"]
+        ),
+    }
+    for process in workers.processes.values():
+        process.wait()
+    chief = _RecordingChief()
+    if ends == "normally":  # e.g. each stopped after failed trials
+        assert workers.watch(chief) is False
+    else:
+        with pytest.raises(WorkersExited, match="worker-1, with status 3"):
+            workers.watch(chief)
+    assert chief.released == [
+        ("worker-0", "exited with status 0"),
+        ("worker-1", f"exited with status {last_status}"),
+    ]

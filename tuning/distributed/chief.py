@@ -193,14 +193,14 @@ class Chief:
     def serve_until_finished(
         self,
         on_progress: Callable[[Progress], None],
-        on_poll: Callable[[], None] = lambda: None,
+        on_poll: Callable[[], bool] = lambda: True,
     ) -> None:
         """Answers workers until the search has finished.
 
         Args:
             on_progress: called whenever the counts of trials change.
             on_poll: called every `POLL_SECONDS`, to watch the workers;
-                an exception it raises ends serving.
+                serving ends early when it returns false.
         """
         shown = None
         while True:
@@ -212,7 +212,8 @@ class Chief:
             if finished:
                 return
             self.release_silent_workers()
-            on_poll()
+            if not on_poll():
+                return
             time.sleep(POLL_SECONDS)
 
     def _seen(self, worker: str) -> None:

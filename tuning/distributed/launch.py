@@ -101,12 +101,18 @@ class LocalWorkers:
                     env=env,
                 )
 
-    def watch(self, chief: Chief) -> None:
-        """Releases the trials of workers that exited, at once.
+    def watch(self, chief: Chief) -> bool:
+        """Releases the trials of workers that exited, at once; says whether
+        any worker started here is left (or none were started).
+
+        A worker ends normally when the chief has no trial left, or when its
+        trials keep failing (`tuner.MAX_FAILED_IN_A_ROW`); when the last one
+        has ended so, the study writes what it has, as a one-process search
+        that stopped does.
 
         Raises:
-            WorkersExited: when the last of them has exited while the
-                search goes on.
+            WorkersExited: when the last of them failed while the search
+                goes on.
         """
         for worker_id, process in list(self.processes.items()):
             status = process.poll()
@@ -114,12 +120,13 @@ class LocalWorkers:
                 continue
             del self.processes[worker_id]
             chief.release(worker_id, f"exited with status {status}")
-            if not self.processes and not chief.finished():
+            if not self.processes and status != 0 and not chief.finished():
                 raise WorkersExited(
                     f"Every worker exited before the search ended; the last, "
                     f"{worker_id}, with status {status}. See its log, "
                     f"{self.run_dir.worker_log(worker_id)}."
                 )
+        return bool(self.processes) or not self.count
 
     def stop(self) -> None:
         for process in self.processes.values():
