@@ -51,9 +51,11 @@ def wait_for(condition, what: str):
         time.sleep(0.05)
 
 
-def readme_commands(logdir: Path, port: int) -> tuple[list[str], list[str]]:
+def readme_commands(logdir: Path, imdb_path: Path) -> tuple[list[str], list[str]]:
     """README's commands for several machines, for this machine: loopback,
-    a free port, and `logdir` for /shared/logs."""
+    a free port, and `logdir` for /shared/logs; the chief's search made
+    small (3 trials of `SMALL`)."""
+    port = free_port()
     text = (REPO / "README.md").read_text()
     block = re.search(r"<!-- several-machines.*?```bash\n(.*?)```", text, re.S)[1]
     lines = [line for line in block.splitlines() if line.startswith("python")]
@@ -67,6 +69,7 @@ def readme_commands(logdir: Path, port: int) -> tuple[list[str], list[str]]:
     )
     assert chief[:3] == ["python", "-m", "tuning.search"]
     assert worker_command[:3] == ["python", "-m", "tuning.worker"]
+    chief += [*SMALL, "--max-trials", "3", "--data", str(imdb_path)]
     return [sys.executable, *chief[1:]], [sys.executable, *worker_command[1:]]
 
 
@@ -79,6 +82,13 @@ def start(command: list[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO, env=USER_ENV
         )
+
+
+def start_chief(command: list[str], run_dir: Path, processes: list) -> None:
+    """Starts a chief, logging to `chief.log` beside its logdir, and waits
+    until it listens."""
+    processes.append(start(command, run_dir.parent / "chief.log"))
+    wait_for((run_dir / ".chief.json").is_file, "the chief")
 
 
 def oracle_state(run_dir: Path) -> dict:
@@ -208,13 +218,9 @@ def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path):
 def test_readme_commands_survive_a_worker_killed_mid_trial(
     imdb_path, tmp_path, processes
 ):
-    port = free_port()
-    chief, worker_command = readme_commands(tmp_path, port)
-    chief += [*SMALL, "--max-trials", "3", "--data", str(imdb_path)]
-    chief += ["--worker-timeout", TIMEOUT]
     run_dir = tmp_path / "random"
-    processes.append(start(chief, tmp_path / "chief.log"))
-    wait_for(lambda: (run_dir / ".chief.json").is_file(), "the chief")
+    chief, worker_command = readme_commands(tmp_path, imdb_path)
+    start_chief(chief + ["--worker-timeout", TIMEOUT], run_dir, processes)
 
     doomed = start(worker_command, tmp_path / "doomed.log")
     processes.append(doomed)
@@ -234,12 +240,9 @@ def test_readme_commands_survive_a_worker_killed_mid_trial(
 def test_a_restarted_chief_resumes_and_no_trial_trains_twice(
     imdb_path, tmp_path, processes
 ):
-    port = free_port()
-    chief, worker_command = readme_commands(tmp_path, port)
-    chief += [*SMALL, "--max-trials", "3", "--data", str(imdb_path)]
     run_dir = tmp_path / "random"
-    processes.append(start(chief, tmp_path / "chief.log"))
-    wait_for(lambda: (run_dir / ".chief.json").is_file(), "the chief")
+    chief, worker_command = readme_commands(tmp_path, imdb_path)
+    start_chief(chief, run_dir, processes)
     survivor = start(worker_command + ["--id", "survivor"], tmp_path / "worker.log")
     processes.append(survivor)
     hold_when_running(survivor, run_dir, "1")

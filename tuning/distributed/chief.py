@@ -37,6 +37,7 @@ import keras_tuner as kt
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief
 
+from tuning.distributed.cluster import cannot_listen
 from tuning.distributed.connection import (
     HEARTBEAT_METHOD,
     SECRET_KEY,
@@ -46,7 +47,6 @@ from tuning.distributed.connection import (
     metadata_value,
     silence_keras_tuner_print,
 )
-from tuning.errors import UsageError
 from tuning.run_dir import RunDir
 
 logger = logging.getLogger(__name__)
@@ -128,12 +128,8 @@ class Chief:
             bound = server.add_insecure_port(f"{host}:{port}")
         except RuntimeError:
             bound = 0
-        if not bound:
-            raise UsageError(
-                f"Cannot listen on {host}:{port}: the port is in use (another "
-                "chief?) or the address is not this machine's. Pass another "
-                "--listen HOST:PORT, or port 0 for any free one."
-            )
+        if not bound:  # taken since `cluster.listen_address` checked it
+            raise cannot_listen(host, port, "gRPC could not bind it")
         server.start()
         self.server = server
         connection = ChiefConnection(dial_address(host, bound), secret)

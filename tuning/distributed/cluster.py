@@ -83,11 +83,16 @@ def _check_can_listen(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
     except OSError as e:
-        raise UsageError(
-            f"Cannot listen on {host}:{port} ({e.strerror}): the port is in use "
-            "(another chief?) or the address is not this machine's. Pass "
-            "another --listen HOST:PORT, or port 0 for any free one."
-        ) from None
+        raise cannot_listen(host, port, e.strerror) from None
+
+
+def cannot_listen(host: str, port: int, reason: str) -> UsageError:
+    """The error for an address the chief cannot listen on."""
+    return UsageError(
+        f"Cannot listen on {host}:{port} ({reason}): the port is in use "
+        "(another chief?) or the address is not this machine's. Pass "
+        "another --listen HOST:PORT, or port 0 for any free one."
+    )
 
 
 def check_fits_in_memory(workers: int) -> None:
