@@ -79,6 +79,9 @@ class LocalWorkers:
             env = dict(os.environ)
             if gpus:
                 env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+            if gpus and self.count > len(gpus):
+                # Workers share a GPU: JAX would take 75% of its memory for each.
+                env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
             log = self.run_dir.worker_log(worker_id)
             log.parent.mkdir(exist_ok=True)
             command = [
