@@ -20,8 +20,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_WORKER_TIMEOUT = 60
 # Peak resident memory of one worker training on the full data set (the
 # data, JAX, Keras and a model: 1.24-1.28 GiB in `benchmarks/bench_workers.py`),
-# and of the chief (under 0.9 GiB); a worker count that needs more than the
-# machine has is refused.
+# and of the chief, which loads Keras and the data but trains nothing (0.84
+# GiB seen in `ps`); a worker count that needs more than the machine has is
+# refused.
 WORKER_MEMORY_BYTES = int(1.3 * 2**30)
 CHIEF_MEMORY_BYTES = int(1.0 * 2**30)
 
