@@ -34,7 +34,7 @@ RESEND_SECONDS = 1.0
 
 
 class ChiefClient(oracle_client.OracleClient):
-    """Keras Tuner's `OracleClient`, with three additions.
+    """Keras Tuner's `OracleClient`, with four additions.
 
     - Its calls carry the run's secret and the worker's id.
     - While the oracle has nothing to hand out (`IDLE`), `create_trial`
@@ -44,6 +44,8 @@ class ChiefClient(oracle_client.OracleClient):
       trials too, so that the chief can tell a busy worker from a dead one.
       A report the chief refuses because the trial went to another worker
       meanwhile (this worker was silent too long) is dropped with a warning.
+    - A call cut short by the chief's death is sent again once a chief
+      answers (`_ResendAfterChiefLoss`), so a restarted chief gets it.
 
     Args:
         oracle: the local oracle (its objective and settings are read here).
