@@ -13,7 +13,13 @@ from pathlib import Path
 
 from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant
 from tuning import cli, runtime
-from tuning.distributed.cluster import DEFAULT_WORKER_TIMEOUT, WorkersExited
+from tuning.distributed.cluster import (
+    DEFAULT_WORKER_TIMEOUT,
+    ClusterOptions,
+    WorkersExited,
+    check_fits_in_memory,
+    listen_address,
+)
 from tuning.errors import UsageError
 from tuning.modes import MODE_SPECIFIC, MODES
 from tuning.run_dir import OWNER_FILE, RunDir
@@ -266,7 +272,7 @@ def search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cluster_options(args: argparse.Namespace, run_dir: RunDir):
+def cluster_options(args: argparse.Namespace, run_dir: RunDir) -> ClusterOptions | None:
     """How to distribute the search; `None` to train in this process.
 
     Raises:
@@ -282,12 +288,6 @@ def cluster_options(args: argparse.Namespace, run_dir: RunDir):
                 "or --chief, or drop it."
             )
         return None
-    from tuning.distributed.cluster import (
-        ClusterOptions,
-        check_fits_in_memory,
-        listen_address,
-    )
-
     check_fits_in_memory(args.workers or 0)
     host, port = listen_address(args.listen, run_dir)
     return ClusterOptions(
