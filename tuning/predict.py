@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from tuning import cli
+from tuning import cli, runtime
 from tuning.errors import UsageError
 from tuning.run_dir import RunDir
 
@@ -48,7 +48,7 @@ def predict(args: argparse.Namespace) -> int:
     reviews = read_reviews(args)
     settings = run_dir.read_settings()
     os.environ.setdefault("KERAS_BACKEND", settings.backend)
-    cli.load_tensorflow_quietly()
+    runtime.settle_tensorflow(os.environ["KERAS_BACKEND"])
 
     from tuning.best_model import load_best_model
     from tuning.data import encode_reviews

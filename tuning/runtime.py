@@ -1,4 +1,4 @@
-"""Prepares a process to train: the Keras backend, TensorFlow's noise, XLA's cache.
+"""Prepares a process to train: the Keras backend, TensorFlow, XLA's cache.
 
 A search and each of its workers call `prepare` before Keras is imported.
 """
@@ -19,14 +19,15 @@ COMPILE_CACHE = ".jax_cache"
 
 
 def prepare(backend: str, logdir: Path) -> None:
-    """Selects `backend`, loads TensorFlow quietly (if installed) and, on
-    JAX, keeps compilations in `logdir/.jax_cache`.
+    """Selects `backend`, loads or keeps out TensorFlow (see
+    `settle_tensorflow`) and, on JAX, keeps compilations in
+    `logdir/.jax_cache`.
 
     Raises:
         UsageError: see `select_backend`.
     """
     select_backend(backend)
-    cli.load_tensorflow_quietly()
+    settle_tensorflow(backend)
     if backend == "jax":
         cache_compilations(logdir / COMPILE_CACHE)
 
@@ -54,6 +55,25 @@ def select_backend(backend: str) -> None:
                 "KERAS_BACKEND before importing Keras."
             )
     os.environ["KERAS_BACKEND"] = backend
+
+
+def settle_tensorflow(backend: str) -> None:
+    """Loads TensorFlow quietly for its backend; on any other, keeps it out.
+
+    Keras and TensorBoard import TensorFlow whenever it is installed, on
+    every backend: Keras to seed `tf.data` in `keras.utils.set_random_seed`
+    and to recognise TensorFlow objects when it serializes, TensorBoard for
+    its file system. A run on JAX has no `tf.data` and no TensorFlow
+    objects, and the import took 3.5-5 s of a 10-14 s quick check. A `None`
+    in `sys.modules` makes `import tensorflow` fail as if it were not
+    installed (Python's own way to block an import), so they take the paths
+    of a JAX-only install, which the tests run too. A TensorFlow already
+    loaded (a Python session that imported it) is left alone.
+    """
+    if backend == "tensorflow":
+        cli.load_tensorflow_quietly()
+    else:
+        sys.modules.setdefault("tensorflow", None)
 
 
 def cache_compilations(directory: Path) -> None:
