@@ -43,8 +43,18 @@ class SentimentHyperModel(kt.HyperModel):
         self.sequential = sequential
         self.steps_per_execution = steps_per_execution
 
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> dict:
+        """Declares the whole space, conditional rates included; returns the
+        trial's values (an optional rate that is off as 0).
+
+        Every conditional scope is entered whatever its condition (see
+        `hypermodels.space.declare`), so one call declares what Keras Tuner
+        otherwise discovers by building a model per conditional scope.
+        """
+        return {name: declare(hp, name, spec) for name, spec in self.space.items()}
+
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        value = {name: declare(hp, name, spec) for name, spec in self.space.items()}
+        value = self.declare_hyperparameters(hp)
         l2, dropout = value["l2"], value["dropout"]
 
         model = self.sequential(name="imdb_sentiment")

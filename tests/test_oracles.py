@@ -1,4 +1,5 @@
 import keras_tuner as kt
+import pytest
 
 from hypermodels import VARIANTS
 from tuning.oracles import VariantGridOracle
@@ -86,3 +87,36 @@ def test_rates_of_layers_a_trial_lacks_are_not_recorded(tmp_path):
         assert ("l2" in values) == values["l2_on"]
     assert {v["dropout_on"] for v in trials} == {True, False}
     assert {v["l2_on"] for v in trials} == {True, False}
+
+
+@pytest.mark.parametrize("mode", ["grid", "random"])
+def test_the_space_is_declared_without_building_a_model(tmp_path, mode, monkeypatch):
+    from hypermodels import WIDE_SPACE, SentimentHyperModel
+    from tuning.modes import make_oracle as oracle_for
+    from tuning.run_dir import RunDir
+    from tuning.settings import StudySettings
+    from tuning.tuner import StudyTuner
+
+    if mode == "grid":
+        settings = StudySettings(mode=mode, variants=tuple(v.name for v in VARIANTS))
+    else:
+        settings = StudySettings(mode=mode, seed=1, space=WIDE_SPACE)
+
+    def declared_space(name, builds):
+        oracle = oracle_for(settings)
+        hypermodel = SentimentHyperModel(settings.space)
+        build = hypermodel.build
+        hypermodel.build = lambda hp: builds.append(hp) or build(hp)
+        StudyTuner(oracle, hypermodel, RunDir(tmp_path / name), settings)
+        return [hp.get_config() for hp in oracle.get_space().space]
+
+    builds = []
+    declared = declared_space("declared", builds)
+    assert builds == []
+    # Keras Tuner's own discovery, which builds a model per conditional scope.
+    monkeypatch.setattr(
+        StudyTuner, "_populate_initial_space", kt.Tuner._populate_initial_space
+    )
+    discovered_builds = []
+    assert declared == declared_space("discovered", discovered_builds)
+    assert discovered_builds

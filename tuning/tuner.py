@@ -107,6 +107,22 @@ class StudyTuner(kt.Tuner):
         self.oracle.max_consecutive_failed_trials = None  # see on_trial_end
         self.failed_in_a_row = 0
 
+    def _populate_initial_space(self) -> None:
+        """Declares the space without building a model, where the hypermodel
+        declares all of it (`SentimentHyperModel.declare_hyperparameters`).
+
+        Keras Tuner builds the model once, then once more per conditional
+        scope not yet entered, to discover the space: three builds (0.2-0.3 s
+        each, most of it the embedding's random initializer) before the first
+        trial. Keras Tuner keeps this method for subclasses to override.
+        """
+        declares = type(self.hypermodel).declare_hyperparameters
+        if declares is kt.HyperModel.declare_hyperparameters:
+            return super()._populate_initial_space()
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_hyperparameters(hp)
+        self.oracle.update_space(hp)
+
     def search(self, *fit_args, **fit_kwargs) -> None:
         """Runs the search with the objects that outlive it frozen for the collector.
 
