@@ -21,6 +21,15 @@ from keras.src.trainers.data_adapters import data_adapter_utils
 # functions (first epoch 3.9 s vs 5.3 s at 256).
 STEPS_PER_EXECUTION = 1024
 
+# XLA's CPU backend has LLVM optimize at -O3. At -O2 a training epoch of the
+# scan ran 13-18% faster here (one compiled scan per level, in one process,
+# alternating, medians of 8-12: Baseline 0.97 s against 1.18 s, Tanh 0.86
+# against 1.02, Dropout 1.11 against 1.30, MSE 1.03 against 1.12) and
+# compiled 10-15% sooner. The arithmetic is XLA's either way: the weights
+# came out bit for bit the same for three of the four, and within float
+# rounding for MSE.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
+
 # keras-team/keras#23527 (after Keras 3.15.1) runs `steps_per_execution` under
 # `jax.lax.scan` itself; its data adapters gained `super_batch_iterator`. Where
 # Keras has it, its own loop is used.
@@ -90,9 +99,10 @@ def _scanned(step, steps_per_execution: int):
     `steps_per_execution` batches from an iterator per call."""
     import jax
 
-    single = jax.jit(step, donate_argnums=0)
+    options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+    single = jax.jit(step, donate_argnums=0, compiler_options=options)
 
-    @functools.partial(jax.jit, donate_argnums=0)
+    @functools.partial(jax.jit, donate_argnums=0, compiler_options=options)
     def scan(state, stacked_batches):
         def body(state, batch):
             logs, state = step(state, batch)
