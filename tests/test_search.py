@@ -89,24 +89,37 @@ def test_help_does_not_import_keras():
 
 
 @pytest.mark.slow
-def test_a_model_trained_again_loads_its_compiled_steps_from_disk(imdb_path, tmp_path):
-    # "64 Units" is the Baseline model: its steps come from Baseline's entries.
-    argv = ["--mode", "grid", "--variants", "Baseline,64 Units", "--epochs", "1"]
-    argv += ["--limit", "100", "--data", str(imdb_path), "--logdir", str(tmp_path)]
+def test_compiled_steps_are_loaded_from_the_machines_cache(imdb_path, tmp_path):
+    cache = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS", "JAX"))}
     # Every compile is cached, however fast this machine compiles.
-    env.update(JAX_LOG_COMPILES="1", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-    result = subprocess.run(
-        [sys.executable, "-m", "tuning.search", *argv, "-q"],
-        env=env,
-        capture_output=True,
-        text=True,
+    env.update(
+        IMDB_TUNE_CACHE=str(cache),
+        JAX_LOG_COMPILES="1",
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert any((tmp_path / runtime.COMPILE_CACHE).iterdir())
-    hits = re.findall(r"Persistent compilation cache hit for '(\w+)'", result.stderr)
+
+    def cache_hits(logdir):
+        argv = ["--mode", "grid", "--variants", "Baseline,64 Units", "--epochs", "1"]
+        argv += ["--limit", "100", "--data", str(imdb_path), "--logdir", str(logdir)]
+        result = subprocess.run(
+            [sys.executable, "-m", "tuning.search", *argv, "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        hit = r"Persistent compilation cache hit for '(\w+)'"
+        return re.findall(hit, result.stderr)
+
+    # "64 Units" is the Baseline model: its steps come from Baseline's entries.
+    first = cache_hits(tmp_path / "first")
+    assert any((cache / runtime.COMPILE_CACHE).iterdir())
+    # A later study, in another run directory, finds both trials' steps.
+    later = cache_hits(tmp_path / "later")
     for step in ("jit_scan", "jit_train_step", "jit_test_step"):
-        assert hits.count(step) == 1  # the second trial's, not the first's
+        assert first.count(step) == 1  # the second trial's, not the first's
+        assert later.count(step) == 2
 
 
 @pytest.mark.slow

@@ -13,15 +13,15 @@ from pathlib import Path
 from tuning import cli
 from tuning.errors import UsageError
 
-# Under --logdir: XLA's compiled training and validation steps, kept across
-# runs and shared by the workers of a run.
-COMPILE_CACHE = ".jax_cache"
+# Under the machine's cache directory (`tuning.data.cache_directory`): XLA's
+# compiled training and validation steps, kept across runs and run directories.
+COMPILE_CACHE = "xla"
 
 
-def prepare(backend: str, logdir: Path) -> None:
+def prepare(backend: str) -> None:
     """Selects `backend`, loads or keeps out TensorFlow (see
-    `settle_tensorflow`) and, on JAX, keeps compilations in
-    `logdir/.jax_cache`.
+    `settle_tensorflow`) and, on JAX, keeps compilations on disk (see
+    `cache_compilations`).
 
     Raises:
         UsageError: see `select_backend`.
@@ -29,7 +29,9 @@ def prepare(backend: str, logdir: Path) -> None:
     select_backend(backend)
     settle_tensorflow(backend)
     if backend == "jax":
-        cache_compilations(logdir / COMPILE_CACHE)
+        from tuning.data import cache_directory
+
+        cache_compilations(cache_directory() / COMPILE_CACHE)
 
 
 def select_backend(backend: str) -> None:
@@ -79,11 +81,14 @@ def settle_tensorflow(backend: str) -> None:
 def cache_compilations(directory: Path) -> None:
     """Keeps JAX's compiled functions in `directory` (JAX's persistent cache).
 
-    Every trial compiles its training and validation steps, 3-4 s here. A
-    model trained again (a repeat, or the grid's "64 Units", which is its
-    Baseline) or a rerun study loads them from disk instead. A directory
-    chosen with $JAX_COMPILATION_CACHE_DIR, and a threshold chosen with
-    $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS, are kept.
+    Every trial compiles its training and validation steps, 2-3 s here. A
+    model trained again (a repeat, the grid's "64 Units", which is its
+    Baseline, or any later study of the same variants, in any run directory)
+    loads them from disk instead. JAX keys each entry by the program, the
+    compiler options and versions, and the device, so one cache serves every
+    run of a machine. A directory chosen with $JAX_COMPILATION_CACHE_DIR,
+    and a threshold chosen with $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS,
+    are kept.
     """
     import jax
 
