@@ -325,8 +325,9 @@ def test_the_checkpoint_keeps_the_best_epoch_over_all_repeats(imdb_path, tmp_pat
     assert accuracy == pytest.approx(max(bests), abs=1e-6)
 
 
-# 10 (continued). A JAX run never needs TensorFlow: it writes everything
-# without it installed, and where it is installed never loads it (3.5-5 s).
+# 10 (continued). A JAX run never needs TensorFlow, nor a grid scikit-learn:
+# it writes everything without TensorFlow installed, and where it is
+# installed never loads it (3.5-5 s), nor scikit-learn.
 @pytest.mark.slow
 @pytest.mark.parametrize("tensorflow", ["not installed", "installed"])
 def test_a_jax_run_writes_everything_without_loading_tensorflow(
@@ -348,6 +349,7 @@ def test_a_jax_run_writes_everything_without_loading_tensorflow(
         + "from tuning import search\n"
         + f"status = search.main({argv!r})\n"
         "assert sys.modules['tensorflow'] is None, 'TensorFlow was loaded'\n"
+        "assert sys.modules['sklearn'] is None, 'scikit-learn was loaded'\n"
         "sys.exit(status)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

@@ -48,7 +48,7 @@ def predict(args: argparse.Namespace) -> int:
     reviews = read_reviews(args)
     settings = run_dir.read_settings()
     os.environ.setdefault("KERAS_BACKEND", settings.backend)
-    runtime.settle_tensorflow(os.environ["KERAS_BACKEND"])
+    runtime.settle_packages(os.environ["KERAS_BACKEND"])
 
     from tuning.best_model import load_best_model
     from tuning.data import encode_reviews

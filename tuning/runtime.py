@@ -1,4 +1,4 @@
-"""Prepares a process to train: the Keras backend, TensorFlow, XLA's cache.
+"""Prepares a process to train: the Keras backend, the packages it loads, XLA's cache.
 
 A search and each of its workers call `prepare` before Keras is imported.
 """
@@ -18,16 +18,16 @@ from tuning.errors import UsageError
 COMPILE_CACHE = "xla"
 
 
-def prepare(backend: str) -> None:
-    """Selects `backend`, loads or keeps out TensorFlow (see
-    `settle_tensorflow`) and, on JAX, keeps compilations on disk (see
-    `cache_compilations`).
+def prepare(backend: str, mode: str) -> None:
+    """Selects `backend`, keeps out the packages a `mode` search on it does
+    not use (see `settle_packages`) and, on JAX, keeps compilations on disk
+    (see `cache_compilations`).
 
     Raises:
         UsageError: see `select_backend`.
     """
     select_backend(backend)
-    settle_tensorflow(backend)
+    settle_packages(backend, mode)
     if backend == "jax":
         from tuning.data import cache_directory
 
@@ -59,23 +59,29 @@ def select_backend(backend: str) -> None:
     os.environ["KERAS_BACKEND"] = backend
 
 
-def settle_tensorflow(backend: str) -> None:
-    """Loads TensorFlow quietly for its backend; on any other, keeps it out.
+def settle_packages(backend: str, mode: str | None = None) -> None:
+    """Loads TensorFlow quietly for its backend; keeps out TensorFlow on any
+    other, and scikit-learn but for Bayesian optimization (`mode`).
 
-    Keras and TensorBoard import TensorFlow whenever it is installed, on
-    every backend: Keras to seed `tf.data` in `keras.utils.set_random_seed`
-    and to recognise TensorFlow objects when it serializes, TensorBoard for
-    its file system. A run on JAX has no `tf.data` and no TensorFlow
-    objects, and the import took 3.5-5 s of a 10-14 s quick check. A `None`
-    in `sys.modules` makes `import tensorflow` fail as if it were not
-    installed (Python's own way to block an import), so they take the paths
-    of a JAX-only install, which the tests run too. A TensorFlow already
-    loaded (a Python session that imported it) is left alone.
+    Keras, Keras Tuner and TensorBoard import both whenever they are
+    installed: Keras TensorFlow to seed `tf.data` in
+    `keras.utils.set_random_seed` and to recognise TensorFlow objects when
+    it serializes, and scikit-learn for its scikit-learn wrappers; Keras
+    Tuner scikit-learn for Bayesian optimization; TensorBoard TensorFlow for
+    its file system. A run on JAX has no `tf.data` and no TensorFlow object,
+    and only `--mode bayesian` fits a scikit-learn model; the imports took
+    3.5-5 s (TensorFlow) and 0.15-1.2 s (scikit-learn, with the
+    `scipy.stats` it loads) of a quick check. A `None` in `sys.modules`
+    makes an import fail as if the package were not installed (Python's own
+    way to block one), so they take their paths for an install without it,
+    which the tests run too. A package already loaded (a Python session
+    that imported it) is left alone.
     """
     if backend == "tensorflow":
         cli.load_tensorflow_quietly()
-    else:
-        sys.modules.setdefault("tensorflow", None)
+    needed = {"tensorflow": backend == "tensorflow", "sklearn": mode == "bayesian"}
+    for package in (name for name, used in needed.items() if not used):
+        sys.modules.setdefault(package, None)
 
 
 def cache_compilations(directory: Path) -> None:
@@ -95,5 +101,7 @@ def cache_compilations(directory: Path) -> None:
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(directory))
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
-        # JAX's default (1 s) would skip the validation step (about 0.5 s).
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        # Every compile: JAX's default (1 s) would skip the validation step
+        # (0.4 s), and the initializers and small ops (0.01-0.3 s each, 1.2 s
+        # of a quick check's 3 s of compiling) load faster than they compile.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)

@@ -22,7 +22,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -87,6 +86,8 @@ def summarize(values) -> Summary:
     std = float(np.std(values, ddof=1))
     if std == 0:
         return Summary(n, mean, 0.0, mean, mean)
+    from scipy import stats  # 0.8 s to import: only where a study needs it
+
     low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=stats.sem(values))
     return Summary(n, mean, std, float(low), float(high))
 
@@ -103,6 +104,8 @@ def compare(
         comparisons: how many comparisons the study makes at once (m).
             Defaults to 1.
     """
+    from scipy import stats
+
     a, b = np.asarray(trial, dtype=float), np.asarray(reference, dtype=float)
     difference = float(a.mean() - b.mean())
     u = stats.mannwhitneyu(a, b).statistic
@@ -135,6 +138,8 @@ def repeats_needed(difference: float, std: float, alpha: float) -> int | None:
     From the noncentral t distribution; `None` when the difference is 0 or
     more than `LARGEST_REPEATS_NEEDED` repeats would be needed.
     """
+    from scipy import stats
+
     if difference == 0 or not math.isfinite(difference) or not std > 0:
         return None
     for n in range(2, LARGEST_REPEATS_NEEDED + 1):

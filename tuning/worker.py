@@ -113,7 +113,7 @@ def work(args: argparse.Namespace) -> int:
         KERASTUNER_ORACLE_IP=host,
         KERASTUNER_ORACLE_PORT=str(port),
     )
-    runtime.prepare(settings.backend)  # before Keras loads
+    runtime.prepare(settings.backend, settings.mode)  # before Keras loads
     from tuning.distributed.client import ChiefClient
     from tuning.study import run_worker
 
