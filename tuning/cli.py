@@ -52,11 +52,10 @@ def load_tensorflow_quietly() -> None:
     On a machine without a GPU, TensorFlow prints "failed call to cuInit",
     oneDNN and CPU-feature notes when it loads and first looks for devices,
     before absl reads any log level, so no environment variable silences
-    them: to a reader they are errors where nothing is wrong. Keras loads
-    TensorFlow on every backend whenever it is installed (to seed `tf.data`
-    in `keras.utils.set_random_seed`, and in its serialization), and so does
-    TensorBoard. Here it is loaded once, with file descriptor 2 captured,
-    and every other line is passed on.
+    them: to a reader they are errors where nothing is wrong. For the
+    TensorFlow backend and for TensorBoard's server (runs on other backends
+    keep it out, `tuning.runtime.settle_packages`), it is loaded here once,
+    with file descriptor 2 captured, and every other line is passed on.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # later notes: warnings up
     if importlib.util.find_spec("tensorflow") is None:
