@@ -159,9 +159,10 @@ def floors(runs: list[list[float]], epochs: int) -> dict[str, float]:
     """Training floors of a study whose runs train `epochs` epochs each: the
     fastest epoch of all times all epochs (the issue's), each run's fastest
     epoch times its epochs, and each run's median epoch times its epochs."""
+    fastest = min(min(run) for run in runs)
     return {
-        "fastest": min(min(run) for run in runs),
-        "all fastest": min(min(run) for run in runs) * epochs * len(runs),
+        "fastest": fastest,
+        "all fastest": fastest * epochs * len(runs),
         "each fastest": sum(min(run) * epochs for run in runs),
         "each median": sum(statistics.median(run) * epochs for run in runs),
     }
