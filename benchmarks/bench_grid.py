@@ -6,7 +6,9 @@ notebook's loop -- plain Keras on the TensorFlow backend, one
 variant -- and (b) the tool's grid search with its defaults. Each run is a fresh
 process, timed from start to exit (imports and data loading included), with its
 peak resident memory. Prints each run, then medians, every variant's best
-val_accuracy side by side, and the speed ratio (a) / (b). Every tool run
+val_accuracy side by side, and the speed ratio (a) / (b): of the medians,
+and of each alternating pair, whose two runs share the shared machine's
+speed of the moment, with the median of those. Every tool run
 starts from an empty --logdir and an empty JAX compilation cache
 ($JAX_COMPILATION_CACHE_DIR), so nothing is compiled yet; then the last one is
 rerun over its cache, which holds its compiled steps, as the machine's cache
@@ -235,7 +237,13 @@ def report(args, runs):
         tool = statistics.median(r[2][name] for r in runs["tool"])
         print(f"{name:20}{ref:11.4f}{tool:8.4f}")
     ratio = medians["reference"] / medians["tool"]
-    print(f"\nspeed ratio (reference / tool): {ratio:.2f}")
+    print(f"\nspeed ratio (reference / tool), of the medians: {ratio:.2f}")
+    pairs = [r[0] / t[0] for r, t in zip(runs["reference"], runs["tool"], strict=True)]
+    print(
+        "speed ratio of each pair, side by side: "
+        + ", ".join(f"{pair:.2f}" for pair in pairs)
+        + f"; median {statistics.median(pairs):.2f}"
+    )
 
 
 def parse_args(argv=None):
@@ -337,10 +345,19 @@ def main(argv=None):
         report(args, runs)
         tool = statistics.median(r[0] for r in runs["tool"])
         floor = {key: min(m[key] for m in measured) for key in measured[0]}
+        multiples = [
+            run[0] / floors_of_run["all fastest"]
+            for run, floors_of_run in zip(runs["tool"], measured, strict=True)
+        ]
         print(
             f"training floor: fastest epoch {floor['fastest']:.2f} s x "
             f"{args.epochs * len(args.variants)} epochs = {floor['all fastest']:.1f}"
             f" s; tool = {tool / floor['all fastest']:.2f} x the floor"
+        )
+        print(
+            "each tool run against its own floor: "
+            + ", ".join(f"{multiple:.2f}" for multiple in multiples)
+            + f" x; median {statistics.median(multiples):.2f} x"
         )
         print(
             "per variant, its fastest epoch x its epochs: "
