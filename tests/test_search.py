@@ -80,6 +80,22 @@ def test_errors_exit_2_without_traceback_from_the_shell(tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
+def test_a_command_ends_with_its_status_output_and_atexit_handlers():
+    """`exit_process` spares only the collector's sweep at shutdown."""
+    code = (
+        "import atexit, gc, sys\n"
+        "from tuning import cli\n"
+        "atexit.register(lambda: print('handler', gc.get_freeze_count() > 0))\n"
+        "sys.stdout.write('buffered, ')\n"
+        "cli.exit_process(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 3
+    assert result.stdout == "buffered, handler True\n"
+
+
 def test_help_does_not_import_keras():
     code = "import sys, tuning.search; print('keras' in sys.modules)"
     result = subprocess.run(
