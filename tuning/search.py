@@ -248,10 +248,10 @@ def search(args: argparse.Namespace) -> int:
     cluster = cluster_options(args, run_dir)
     with run_dir.owned():
         _check_resumable(run_dir, settings, args.overwrite)
-        runtime.prepare(settings.backend, settings.mode)
-
-        from tuning.reports import format_table
-        from tuning.study import run_study
+        with runtime.collections_paused():
+            runtime.prepare(settings.backend, settings.mode)
+            from tuning.reports import format_table
+            from tuning.study import run_study
 
         try:
             rows = run_study(

@@ -17,6 +17,7 @@ from tuning.modes import make_oracle
 from tuning.plots import write_plots
 from tuning.reports import write_markdown_report, write_reports
 from tuning.run_dir import RunDir
+from tuning.runtime import outliving_objects_frozen
 from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
 from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner
@@ -57,15 +58,16 @@ def run_study(
         run_dir.clear()
     tuner = _tuner(run_dir, settings, make_oracle(settings), training)
     run_dir.write_settings(settings)
-    if cluster is None:
-        tuner.search(*training.arguments, **training.keywords)
-    else:
-        from tuning.distributed.launch import lead_search
+    with outliving_objects_frozen():
+        if cluster is None:
+            tuner.search(*training.arguments, **training.keywords)
+        else:
+            from tuning.distributed.launch import lead_search
 
-        lead_search(tuner, run_dir, cluster)
-    rows = write_reports(run_dir, settings)
-    write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
-    export_best_model(tuner, run_dir, word_index)
+            lead_search(tuner, run_dir, cluster)
+        rows = write_reports(run_dir, settings)
+        write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
+        export_best_model(tuner, run_dir, word_index)
     return rows
 
 
@@ -90,7 +92,8 @@ def run_worker(
     oracle = make_oracle(settings)
     tuner = _tuner(run_dir, settings, oracle, training)
     tuner.oracle = connect(oracle)
-    tuner.search(*training.arguments, **training.keywords)
+    with outliving_objects_frozen():
+        tuner.search(*training.arguments, **training.keywords)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -126,21 +125,12 @@ class StudyTuner(kt.Tuner):
         self.oracle.update_space(hp)
 
     def search(self, *fit_args, **fit_kwargs) -> None:
-        """Runs the search with the objects that outlive it frozen for the collector.
-
-        Keras Tuner runs a full garbage collection before every trial, and
-        Keras' `clear_session` another; with TensorFlow, JAX and the data
-        loaded, each took 0.4 s. Frozen objects (`gc.freeze`) are not
-        scanned, so the collections only walk what the trials create.
-        """
-        gc.collect()
-        gc.freeze()
+        """Keras Tuner's search, which ends normally when too many trials
+        failed in a row (see `on_trial_end`)."""
         try:
             super().search(*fit_args, **fit_kwargs)
         except _TooManyFailures as stop:
             logger.warning("%s", stop)
-        finally:
-            gc.unfreeze()
 
     def on_trial_end(self, trial) -> None:
         super().on_trial_end(trial)

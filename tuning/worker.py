@@ -113,9 +113,10 @@ def work(args: argparse.Namespace) -> int:
         KERASTUNER_ORACLE_IP=host,
         KERASTUNER_ORACLE_PORT=str(port),
     )
-    runtime.prepare(settings.backend, settings.mode)  # before Keras loads
-    from tuning.distributed.client import ChiefClient
-    from tuning.study import run_worker
+    with runtime.collections_paused():
+        runtime.prepare(settings.backend, settings.mode)  # before Keras loads
+        from tuning.distributed.client import ChiefClient
+        from tuning.study import run_worker
 
     run_worker(
         run_dir,
