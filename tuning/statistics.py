@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 
@@ -115,7 +116,13 @@ def compare(
         return Comparison(
             difference, math.nan, math.nan, p_beats, math.nan, NO_VERDICT, None
         )
-    welch = stats.ttest_ind(a, b, equal_var=False)
+    with warnings.catch_warnings():
+        # Repeats that all scored the same (small data, or a run stuck at one
+        # accuracy) have no spread, and SciPy warns that their moments lost
+        # precision. Welch's test holds while one sample varies; with neither
+        # its p-value is NaN (or 0 for different means), handled below.
+        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
+        welch = stats.ttest_ind(a, b, equal_var=False)
     low, high = welch.confidence_interval(CONFIDENCE)
     p_value = float(welch.pvalue)
     alpha = ALPHA / comparisons
