@@ -118,7 +118,8 @@ def collections_paused() -> Iterator[None]:
     The collector runs a full pass whenever the objects it tracks have grown
     by a quarter, so loading them ran five passes over an ever larger heap:
     0.27 s of a quick check. Their imports leave little garbage, and a
-    study's first act is a full collection (`outliving_objects_frozen`).
+    study runs a full collection before it searches
+    (`outliving_objects_frozen`).
     """
     enabled = gc.isenabled()
     gc.disable()
