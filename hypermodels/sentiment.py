@@ -7,7 +7,6 @@ import keras_tuner as kt
 
 from hypermodels.space import declare
 from hypermodels.variants import grid_space
-from tuning.settings import NUM_WORDS
 
 
 class SentimentHyperModel(kt.HyperModel):
@@ -22,7 +21,8 @@ class SentimentHyperModel(kt.HyperModel):
     Args:
         space: hyperparameter name -> its values, in the format of
             `hypermodels.space`. Defaults to the nine grid variants' values.
-        vocab_size: input vocabulary size. Defaults to the study's 10,000.
+        vocab_size: input vocabulary size: the tokenizer's, which the study
+            that feeds the model decides (`tuning.settings.NUM_WORDS`).
         sequential: the `keras.Sequential` class to build, for instance one
             with a faster training loop. Defaults to `keras.Sequential`.
         steps_per_execution: batches trained (or evaluated) per compiled
@@ -32,7 +32,8 @@ class SentimentHyperModel(kt.HyperModel):
     def __init__(
         self,
         space: dict | None = None,
-        vocab_size: int = NUM_WORDS,
+        *,
+        vocab_size: int,
         sequential: type[keras.Sequential] = keras.Sequential,
         steps_per_execution: int = 1,
         **kwargs,

@@ -11,6 +11,9 @@ import dataclasses
 
 from hypermodels.space import OPTIONAL, optional_entry, optional_values
 
+# The grid's hyperparameter that carries a trial's variant name.
+VARIANT_KEY = "variant"
+
 
 @dataclasses.dataclass(frozen=True)
 class Variant:

@@ -1,11 +1,18 @@
-"""Shared fixtures: the real IMDB data from ../shared/data, and one small grid run."""
+"""Shared fixtures and helpers: the real IMDB data from ../shared/data, small
+fabricated trials, one small grid run, and the checks every command's
+errors must pass."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # The tool's default backend, set before any test imports Keras.
@@ -17,6 +24,79 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb.npz"
 # Where Keras downloads the dataset from (keras.datasets.imdb).
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def one_line_error(status: int, err: str, pattern: str) -> None:
+    """Checks a command's refusal: status 2 and one line naming `pattern`."""
+    lines = err.strip().splitlines()
+    assert status == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert pattern in lines[0], lines[0]
+
+
+def run_search(argv: list[str], logdir: Path, capsys) -> tuple[int, str]:
+    """`python -m tuning.search ARGV --logdir LOGDIR -q` in this process."""
+    from tuning import search
+
+    status = search.main([*argv, "--logdir", str(logdir), "-q"])
+    return status, capsys.readouterr().err
+
+
+def run_with_fault(fault: list[str], module: str, argv: list[str], **kwargs):
+    """Runs `python -m MODULE ARGV` in a child process with `fault` injected
+    at its named point (`tests/faults.py`); returns the finished process."""
+    command = [sys.executable, "-m", "tests.faults", *fault, "--", module, *argv]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, **kwargs)
+
+
+def tiny_npz(path: Path, y_train=(1, 0, 1, 0), x_train=None, word_index=True) -> Path:
+    """A small Keras-format imdb.npz (word ranks from 1), and its word index."""
+    reviews = np.empty(4, dtype=object)
+    for i in range(4):
+        reviews[i] = [1 + i, 5, 9, 2 + i]
+    x_train = reviews if x_train is None else x_train
+    np.savez(
+        path, x_train=x_train, y_train=np.array(y_train), x_test=reviews,
+        y_test=np.array([0, 1, 0, 1]),
+    )  # fmt: skip
+    if word_index:
+        words = {f"w{rank}": rank for rank in range(1, 12)}
+        path.with_name("imdb_word_index.json").write_text(json.dumps(words))
+    return path
+
+
+def fabricated_history(val_accuracy, shift=0.0) -> dict[str, list[float]]:
+    """A Keras history with these validation accuracies, each plus `shift`;
+    the validation loss falls as the epochs go, minus `shift`."""
+    epochs = len(val_accuracy)
+    return {
+        "epoch": list(range(epochs)),
+        "accuracy": [0.5 + 0.1 * e for e in range(epochs)],
+        "loss": [1.0 - 0.1 * e for e in range(epochs)],
+        "val_accuracy": [v + shift for v in val_accuracy],
+        "val_loss": [0.9 - 0.05 * e - shift for e in range(epochs)],
+    }
+
+
+def fabricated_trial(label, val_accuracy, repeats=1, status="COMPLETED", shifts=None):
+    """A trial whose runs share `val_accuracy`, run k shifted by `shifts[k]`."""
+    from tuning.records import RunRecord, TrialRecord
+
+    shifts = shifts or [0.0] * repeats
+    runs = [
+        RunRecord(k, fabricated_history(val_accuracy, shift), seed=k + 1)
+        for k, shift in enumerate(shifts)
+        if val_accuracy
+    ]
+    return TrialRecord(
+        trial_id=label, label=label, status=status, hyperparameters={"units": 64},
+        runs=runs,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +120,6 @@ def imdb_path() -> Path:
 def nan_hypermodel():
     """A `SentimentHyperModel` whose models' loss is NaN from the first batch."""
     import keras
-    import numpy as np
 
     from hypermodels import SentimentHyperModel
 
@@ -73,3 +152,20 @@ def grid_run(imdb_path, tmp_path_factory):
     argv = ["--mode", "grid", "--epochs", "1", "--limit", "256"]
     argv += ["--data", str(imdb_path), "--logdir", str(logdir), "-q"]
     return search.main(argv), logdir / "grid"
+
+
+def grid_argv(imdb_path, logdir, variants, repeats, seed, epochs=3, limit=1000):
+    argv = ["--variants", variants, "--repeats", str(repeats), "--seed", str(seed)]
+    argv += ["--epochs", str(epochs), "--limit", str(limit)]
+    return argv + ["--data", str(imdb_path), "--logdir", str(logdir), "-q"]
+
+
+@pytest.fixture(scope="session")
+def noise_pair(imdb_path, tmp_path_factory) -> Path:
+    """Baseline and "64 Units" (the same model), 3 runs each, seed 5."""
+    from tuning import search
+
+    logdir = tmp_path_factory.mktemp("repeats")
+    argv = grid_argv(imdb_path, logdir, "Baseline,64 Units", repeats=3, seed=5)
+    assert search.main(argv) == 0
+    return logdir / "grid"

@@ -5,6 +5,7 @@ from tensorboard.plugins.hparams import metadata
 from tensorboard.util import tensor_util
 
 from tuning.callbacks import HParamsLogger
+from tuning.objective import Objective
 
 
 def test_hparams_logger_records_values_and_best_epoch(tmp_path):
@@ -12,7 +13,10 @@ def test_hparams_logger_records_values_and_best_epoch(tmp_path):
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     x = np.random.RandomState(0).rand(32, 4)
     y = (x[:, 0] > 0.5).astype("int32")
-    logger = HParamsLogger(str(tmp_path), {"units": 8, "loss": "mse"}, "Trial A")
+    hparams = {"units": 8, "loss": "mse"}
+    logger = HParamsLogger(
+        str(tmp_path), hparams, "Trial A", Objective.named("val_accuracy")
+    )
     history = model.fit(
         x, y, epochs=3, validation_data=(x, y), verbose=0, callbacks=[logger]
     )

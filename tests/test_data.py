@@ -7,11 +7,11 @@ import pytest
 from keras.src.datasets import imdb as keras_imdb
 
 from tuning.data import (
+    check_data_file,
     encode_reviews,
     holdout_split,
     load_imdb,
     load_local_sequences,
-    resolve_data_path,
 )
 from tuning.errors import DataError
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH
@@ -57,14 +57,6 @@ def test_load_imdb_pads_like_pad_sequences(imdb_path, keras_reference, data):
     assert data.source == str(imdb_path.resolve())
 
 
-def test_imdb_data_env_var_is_the_default_path(imdb_path, monkeypatch):
-    monkeypatch.setenv("IMDB_DATA", str(imdb_path))
-    assert resolve_data_path(None) == imdb_path
-    assert resolve_data_path(str(imdb_path)) == imdb_path
-    monkeypatch.delenv("IMDB_DATA")
-    assert resolve_data_path(None) is None  # Keras' download
-
-
 @pytest.mark.slow
 def test_head_keeps_the_first_reviews_of_each_split(data):
     head = data.head(100)
@@ -86,7 +78,7 @@ def test_holdout_split_is_seeded_label_balanced_and_disjoint():
 
 def test_missing_file_names_the_fix(tmp_path):
     with pytest.raises(DataError, match="not found.*--data"):
-        resolve_data_path(tmp_path / "nope.npz")
+        check_data_file(tmp_path / "nope.npz")
 
 
 def test_file_that_is_not_an_npz(tmp_path):

@@ -28,6 +28,7 @@ from tuning.distributed.cluster import WorkersExited, divide_cores
 from tuning.distributed.connection import ChiefConnection
 from tuning.distributed.launch import LocalWorkers
 from tuning.run_dir import RunDir
+from tuning.settings import resolve_settings
 
 # The small study every end-to-end test runs.
 SMALL = ["--epochs", "2", "--limit", "200", "-q"]
@@ -139,7 +140,7 @@ def write_study(run_dir: RunDir, imdb_path: Path) -> None:
     """A grid study's settings, as its chief would write them."""
     args = search.build_parser().parse_args(["--data", str(imdb_path)])
     run_dir.root.mkdir()
-    run_dir.write_settings(search.resolve_settings(args, run_dir))
+    run_dir.write_settings(resolve_settings(vars(args)))
 
 
 def children(pid: int) -> list[int]:

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import keras
 import keras_tuner as kt
 import pytest
@@ -9,12 +12,14 @@ from hypermodels import (
     SentimentHyperModel,
     grid_space,
 )
+from tests.conftest import REPO, read_csv
+from tuning.settings import NUM_WORDS
 
 
 def build(variant):
     hp = kt.HyperParameters()
     hp.values.update(variant.hyperparameters())
-    return SentimentHyperModel().build(hp)
+    return SentimentHyperModel(vocab_size=NUM_WORDS).build(hp)
 
 
 def test_the_nine_documented_variants_in_order():
@@ -47,7 +52,7 @@ def test_the_nine_documented_variants_in_order():
 
 def test_grid_space_defaults_to_baseline():
     hp = kt.HyperParameters()
-    SentimentHyperModel(grid_space()).build(hp)
+    SentimentHyperModel(grid_space(), vocab_size=NUM_WORDS).build(hp)
     assert hp.values == VARIANTS_BY_NAME["Baseline"].hyperparameters()
     assert grid_space()["hidden_layers"] == [2, 1, 3]
     assert grid_space()["l2"] == {"values": [0.001], "off": True}
@@ -57,7 +62,7 @@ def test_grid_space_defaults_to_baseline():
 def test_every_variant_is_a_point_of_the_wide_space(variant):
     hp = kt.HyperParameters()
     hp.values.update(variant.hyperparameters())
-    SentimentHyperModel(WIDE_SPACE).build(hp)  # declares the wide space
+    SentimentHyperModel(WIDE_SPACE, vocab_size=NUM_WORDS).build(hp)  # declares it
     space = {declared.name: declared for declared in hp.space}
     for name, value in variant.hyperparameters().items():
         declared = space[name]
@@ -99,3 +104,33 @@ def test_variant_builds_its_network(variant):
     assert model.layers[0].output_dim == variant.embedding_dim
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
+
+
+@pytest.mark.slow
+def test_a_tenth_variant_is_one_line_in_variants_py(imdb_path, tmp_path):
+    import shutil
+
+    copy = tmp_path / "repo"
+    for package in ("tuning", "hypermodels"):
+        shutil.copytree(REPO / package, copy / package)
+    variants = copy / "hypermodels" / "variants.py"
+    text = variants.read_text()
+    last = '    dataclasses.replace(BASELINE, name="L2 Regularization", l2=0.001),\n'
+    tenth = '    dataclasses.replace(BASELINE, name="16 Units", units=16),\n'
+    assert last in text
+    variants.write_text(text.replace(last, last + tenth))
+    argv = ["--variants", "Baseline,16 Units", "--epochs", "1", "--limit", "100"]
+    argv += ["--data", str(imdb_path), "--logdir", str(tmp_path / "logs"), "-q"]
+    result = subprocess.run(
+        [sys.executable, "-m", "tuning.search", *argv],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = read_csv(tmp_path / "logs" / "grid" / "results.csv")
+    assert [(r["label"], r["units"]) for r in results] == [
+        ("Baseline", "64"),
+        ("16 Units", "16"),
+    ]
+    assert all(r["status"] == "COMPLETED" for r in results)

@@ -1,86 +1,115 @@
-"""Extending the study: a mode is one table entry, a variant is one line."""
+"""The search modes from the command line: random, Bayesian and Hyperband
+searches, and a random search killed mid-trial and resumed."""
 
-import csv
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tuning import modes, search
-from tuning.errors import UsageError
+from hypermodels import WIDE_SPACE, SentimentHyperModel
+from tests.conftest import read_csv, run_with_fault
+from tuning import search
+from tuning.modes import make_oracle
 from tuning.run_dir import RunDir
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+from tuning.settings import StudySettings
+from tuning.tuner import StudyTuner
 
 
-def test_a_mode_added_to_the_table_is_offered_checked_and_built(monkeypatch):
-    sobol = modes.Mode(
-        "sobol",
-        "a quasi-random search",
-        frozenset({"max_trials", "space"}),
-        modes.MODES["random"].make_oracle,
+def random_search_argv(imdb_path, logdir):
+    argv = ["--mode", "random", "--max-trials", "12", "--epochs", "2"]
+    argv += ["--limit", "200", "--seed", "3", "--data", str(imdb_path)]
+    return argv + ["--logdir", str(logdir), "-q"]
+
+
+def planned_trials(tmp_path, seed, count):
+    """What an uninterrupted random search with `seed` proposes, untrained."""
+    settings = StudySettings(mode="random", max_trials=count, seed=seed)
+    oracle = make_oracle(settings)
+    run_dir = RunDir(tmp_path / "plan")
+    StudyTuner(
+        oracle, SentimentHyperModel(WIDE_SPACE, vocab_size=100), run_dir, settings
     )
-    monkeypatch.setitem(modes.MODES, "sobol", sobol)
-    parser = search.build_parser()
-    args = parser.parse_args(["--mode", "sobol", "--max-trials", "4", "--seed", "2"])
-    settings = search.resolve_settings(args, RunDir("unused"))
-    assert (settings.mode, settings.max_trials, settings.variants) == ("sobol", 4, ())
-    assert modes.make_oracle(settings).max_trials == 4
-    args = parser.parse_args(["--mode", "sobol", "--variants", "Baseline"])
-    with pytest.raises(UsageError, match="--variants does not apply to --mode sobol"):
-        search.resolve_settings(args, RunDir("unused"))
+    planned = []
+    for _ in range(count):
+        trial = oracle.create_trial("tuner0")
+        planned.append(dict(trial.hyperparameters.values))
+        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return planned
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(imdb_path, tmp_path_factory):
+    """A 12-trial random search, killed after the first epoch of trial 05,
+    then run again."""
+    logdir = tmp_path_factory.mktemp("resume")
+    argv = random_search_argv(imdb_path, logdir)
+    killed = run_with_fault(["kill-at-epoch", "1", "05"], "tuning.search", argv)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_dir = RunDir(logdir / "random")
+    finished = {
+        path.parent.name: (path.stat().st_mtime_ns, path.read_text())
+        for path in run_dir.root.glob("trial_0[0-4]/history_0.csv")
+    }
+    assert len(read_csv(run_dir.history_csv("05", 0))) == 1  # killed mid-trial
+    status = search.main(random_search_argv(imdb_path, logdir))
+    return status, run_dir, finished
 
 
 @pytest.mark.slow
-def test_a_tenth_variant_is_one_line_in_variants_py(imdb_path, tmp_path):
-    copy = tmp_path / "repo"
-    for package in ("tuning", "hypermodels"):
-        shutil.copytree(REPO / package, copy / package)
-    variants = copy / "hypermodels" / "variants.py"
-    text = variants.read_text()
-    last = '    dataclasses.replace(BASELINE, name="L2 Regularization", l2=0.001),\n'
-    tenth = '    dataclasses.replace(BASELINE, name="16 Units", units=16),\n'
-    assert last in text
-    variants.write_text(text.replace(last, last + tenth))
-    argv = ["--variants", "Baseline,16 Units", "--epochs", "1", "--limit", "100"]
-    argv += ["--data", str(imdb_path), "--logdir", str(tmp_path / "logs"), "-q"]
-    result = subprocess.run(
-        [sys.executable, "-m", "tuning.search", *argv],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    results = read_csv(tmp_path / "logs" / "grid" / "results.csv")
-    assert [(r["label"], r["units"]) for r in results] == [
-        ("Baseline", "64"),
-        ("16 Units", "16"),
-    ]
-    assert all(r["status"] == "COMPLETED" for r in results)
+def test_killed_search_resumes_without_losing_or_repeating_a_trial(
+    killed_and_resumed, tmp_path
+):
+    status, run_dir, finished = killed_and_resumed
+    assert status == 0
+    assert len(finished) == 5  # trials 00-04 had finished before the kill
+    for name, (mtime, text) in finished.items():
+        history = run_dir.root / name / "history_0.csv"
+        assert (history.stat().st_mtime_ns, history.read_text()) == (mtime, text)
+    results = read_csv(run_dir.results_csv)
+    assert [row["trial_id"] for row in results] == [f"{i:02d}" for i in range(12)]
+    assert all(row["status"] == "COMPLETED" and row["epochs"] == "2" for row in results)
+    assert len(read_csv(run_dir.history_csv("05", 0))) == 2  # trained again, whole
+    # The same trials, in the same order, as an uninterrupted search with seed 3.
+    for row, planned in zip(results, planned_trials(tmp_path, 3, 12), strict=True):
+        assert row["units"] == str(planned["units"])
+        assert row["activation"] == planned["activation"]
+        assert float(row["learning_rate"]) == pytest.approx(planned["learning_rate"])
+        assert ("dropout" in planned) == (row["dropout"] != "")
 
 
 @pytest.mark.slow
-def test_early_stopping_on_val_loss_stops_when_patience_runs_out(imdb_path, tmp_path):
-    argv = ["--variants", "Baseline", "--epochs", "6", "--limit", "500"]
-    argv += ["--objective", "val_loss", "--early-stopping", "1", "--seed", "4"]
-    argv += ["--data", str(imdb_path), "--logdir", str(tmp_path), "-q"]
+def test_the_best_model_is_the_best_trial_of_the_search(killed_and_resumed):
+    _, run_dir, _ = killed_and_resumed
+    best = json.loads(run_dir.best_model.description.read_text())
+    results = read_csv(run_dir.results_csv)
+    top = max(float(row["objective_mean"]) for row in results)
+    (chosen,) = [row for row in results if row["trial_id"] == best["trial_id"]]
+    assert float(chosen["objective_mean"]) == top  # the best, or tied with it
+    assert best["score"] == pytest.approx(top)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["bayesian", "hyperband"])
+def test_bayesian_and_hyperband_run_from_the_cli(mode, imdb_path, tmp_path):
+    argv = ["--mode", mode, "--epochs", "3", "--limit", "150"]
+    argv += ["--max-trials", "3"] if mode == "bayesian" else []
+    argv += ["--seed", "2", "--data", str(imdb_path), "--logdir", str(tmp_path), "-q"]
     assert search.main(argv) == 0
-    run_dir = tmp_path / "grid"
-    val_loss = [float(r["val_loss"]) for r in read_csv(run_dir / "histories.csv")]
-    best = val_loss.index(min(val_loss))
-    # Patience 1: training ends one epoch after the best, or at the last epoch.
-    assert len(val_loss) == min(best + 2, 6)
-    assert all(val_loss[e + 1] < min(val_loss[: e + 1]) for e in range(best))
-    (result,) = read_csv(run_dir / "results.csv")
-    assert float(result["objective_mean"]) == pytest.approx(min(val_loss))
-    chosen = json.loads((run_dir / "best_model" / "trial.json").read_text())
-    assert chosen["objective"] == "val_loss"
-    assert chosen["score"] == pytest.approx(min(val_loss))
+    run_dir = RunDir(tmp_path / mode)
+    results = read_csv(run_dir.results_csv)
+    assert results and all(row["status"] == "COMPLETED" for row in results)
+    if mode == "bayesian":
+        assert len(results) == 3
+    else:  # a promoted trial trains only the epochs Hyperband adds
+        for row in results:
+            added = int(row["tuner/epochs"]) - int(row["tuner/initial_epoch"])
+            assert int(row["epochs"]) == added
+        continued = [row for row in results if row["tuner/trial_id"]]
+        assert continued and {row["tuner/epochs"] for row in results} > {"3"}
+        history = read_csv(run_dir.histories_csv)
+        for row in continued:
+            numbers = [h["epoch"] for h in history if h["trial_id"] == row["trial_id"]]
+            assert numbers[0] == str(int(row["tuner/initial_epoch"]) + 1)
+    assert run_dir.best_model.model.is_file()
+    assert run_dir.report.is_file()

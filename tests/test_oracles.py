@@ -65,7 +65,9 @@ def proposals(tmp_path, mode, seed, count):
     oracle = make_oracle(settings)
     run_dir = RunDir(tmp_path / f"{mode}-{seed}")
     # Building the tuner declares the space.
-    StudyTuner(oracle, SentimentHyperModel(WIDE_SPACE), run_dir, settings)
+    StudyTuner(
+        oracle, SentimentHyperModel(WIDE_SPACE, vocab_size=100), run_dir, settings
+    )
     values = []
     for _ in range(count):
         trial = oracle.create_trial("tuner0")
@@ -104,7 +106,7 @@ def test_the_space_is_declared_without_building_a_model(tmp_path, mode, monkeypa
 
     def declared_space(name, builds):
         oracle = oracle_for(settings)
-        hypermodel = SentimentHyperModel(settings.space)
+        hypermodel = SentimentHyperModel(settings.space, vocab_size=100)
         build = hypermodel.build
         hypermodel.build = lambda hp: builds.append(hp) or build(hp)
         StudyTuner(oracle, hypermodel, RunDir(tmp_path / name), settings)

@@ -89,3 +89,18 @@ def test_one_step_per_execution_is_keras_own_loop(reviews):
     model, _, calls = train(ScannedSequential, 1, reviews)
     assert calls == 10
     assert not model._scans()
+
+
+def test_callbacks_see_the_last_batch_of_a_short_epoch():
+    model = ScannedSequential(
+        [keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile("adam", "binary_crossentropy", steps_per_execution=1024)
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(batch)
+    )
+    x, y = np.ones((100, 4)), np.ones(100)
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[record])
+    assert seen == [3, 3]  # 4 batches of 32: the last is batch 3, not 1023
+    assert model.steps_per_execution == 1024

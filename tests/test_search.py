@@ -1,25 +1,23 @@
-import csv
+"""`python -m tuning.search` end to end: refusals, the grid, resume, the
+validation split, and every output following the objective."""
+
 import gc
 import json
-import os
 import re
-import subprocess
-import sys
-import weakref
 
 import keras
 import numpy as np
 import pytest
+from keras.src.datasets import imdb as keras_imdb
 
 from hypermodels import VARIANTS
-from tuning import runtime, search
+from tests.conftest import one_line_error, read_csv, run_search, tiny_npz
+from tuning import search, study
+from tuning.analysis import analyze_run
+from tuning.figures import overfitting_panels
+from tuning.run_dir import RunDir
 
 NAMES = [v.name for v in VARIANTS]
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize(
@@ -70,98 +68,6 @@ def test_bad_data_file_is_one_line_status_2_nothing_written(content, tmp_path, c
     assert not logdir.exists()
 
 
-def test_errors_exit_2_without_traceback_from_the_shell(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "tuning.search", "--epochs", "0"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "logs").exists()
-
-
-def test_a_command_ends_with_its_status_output_and_atexit_handlers():
-    """`exit_process` spares only the collector's sweep at shutdown."""
-    code = (
-        "import atexit, gc, sys\n"
-        "from tuning import cli\n"
-        "atexit.register(lambda: print('handler', gc.get_freeze_count() > 0))\n"
-        "sys.stdout.write('buffered, ')\n"
-        "cli.exit_process(3)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True
-    )
-    assert result.returncode == 3
-    assert result.stdout == "buffered, handler True\n"
-
-
-def test_objects_alive_when_a_study_starts_are_spared_its_collections_not_leaked():
-    class Node:
-        pass
-
-    node = Node()
-    node.cycle = node  # only the cyclic collector frees it
-    alive = weakref.ref(node)
-    with runtime.outliving_objects_frozen():
-        del node
-        gc.collect()  # Keras Tuner's, before every trial
-        assert alive() is not None
-    gc.collect()
-    assert alive() is None
-
-
-def test_collections_paused_only_for_the_block_even_when_it_raises():
-    with pytest.raises(RuntimeError), runtime.collections_paused():
-        assert not gc.isenabled()
-        raise RuntimeError
-    assert gc.isenabled()
-
-
-def test_help_does_not_import_keras():
-    code = "import sys, tuning.search; print('keras' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True
-    )
-    assert result.stdout.strip() == "False"
-
-
-@pytest.mark.slow
-def test_compiled_steps_are_loaded_from_the_machines_cache(imdb_path, tmp_path):
-    cache = tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS", "JAX"))}
-    # Every compile is cached, however fast this machine compiles.
-    env.update(
-        IMDB_TUNE_CACHE=str(cache),
-        JAX_LOG_COMPILES="1",
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-    )
-
-    def cache_hits(logdir):
-        argv = ["--mode", "grid", "--variants", "Baseline,64 Units", "--epochs", "1"]
-        argv += ["--limit", "100", "--data", str(imdb_path), "--logdir", str(logdir)]
-        result = subprocess.run(
-            [sys.executable, "-m", "tuning.search", *argv, "-q"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        hit = r"Persistent compilation cache hit for '(\w+)'"
-        return re.findall(hit, result.stderr)
-
-    # "64 Units" is the Baseline model: its steps come from Baseline's entries.
-    first = cache_hits(tmp_path / "first")
-    assert any((cache / runtime.COMPILE_CACHE).iterdir())
-    # A later study, in another run directory, finds both trials' steps.
-    later = cache_hits(tmp_path / "later")
-    for step in ("jit_scan", "jit_train_step", "jit_test_step"):
-        assert first.count(step) == 1  # the second trial's, not the first's
-        assert later.count(step) == 2
-
-
 @pytest.mark.slow
 def test_grid_runs_all_nine_variants_and_writes_results(grid_run, capsys):
     status, run_dir = grid_run
@@ -204,15 +110,6 @@ def test_rerunning_a_finished_grid_retrains_nothing(grid_run, capsys):
     assert all(name in out for name in NAMES)
     after = {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/history_0.csv")}
     assert after == before and len(after) == 9
-
-
-@pytest.mark.slow
-def test_resuming_with_other_settings_is_refused(grid_run, capsys):
-    _, run_dir = grid_run
-    argv = ["--epochs", "2", "--limit", "256", "--logdir", str(run_dir.parent)]
-    argv += ["--data", json.loads((run_dir / "study.json").read_text())["data"]]
-    assert search.main(argv) == 2
-    assert "started with other epochs" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -265,3 +162,110 @@ def test_report_quotes_numbers_from_the_histories(grid_run):
     ):
         assert f"](plots/{figure}.png)" in report
         assert (run_dir / "plots" / f"{figure}.png").is_file()
+
+
+# Invalid data is refused before anything trains.
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ({"y_train": (0, 1, 2, 1)}, "y_train holds labels [0, 1, 2]"),
+        ({"negative": True}, "found the negative rank -7"),
+        ({"y_train": (0, 1, 1)}, "x_train holds 4 reviews but y_train 3 labels"),
+        ({"empty": True}, "x_train holds no review"),
+    ],
+)
+def test_invalid_data_is_one_line_before_training(fault, message, tmp_path, capsys):
+    x_train = None
+    if fault.get("negative"):
+        x_train = np.empty(4, dtype=object)
+        for i in range(4):
+            x_train[i] = [3, -7] if i == 2 else [3, 4]
+    if fault.get("empty"):
+        x_train, fault["y_train"] = np.empty(0, dtype=object), ()
+    data = tiny_npz(tmp_path / "imdb.npz", fault.get("y_train", (1, 0, 1, 0)), x_train)
+    status, err = run_search(["--data", str(data)], tmp_path / "logs", capsys)
+    one_line_error(status, err, message)
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_missing_word_index_offline_stops_before_training(
+    tmp_path, capsys, monkeypatch
+):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(keras_imdb, "get_file", offline)
+    data = tiny_npz(tmp_path / "imdb.npz", word_index=False)
+    status, err = run_search(["--data", str(data)], tmp_path / "logs", capsys)
+    one_line_error(status, err, "Put imdb_word_index.json next to the local imdb.npz")
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "99999999999999999999"], "up to 10,000"),
+        (["--mode", "random", "--space", "HUGE"], "too large for this machine"),
+    ],
+)
+def test_what_cannot_run_is_refused_up_front(argv, message, tmp_path, capsys):
+    space = tmp_path / "space.json"
+    space.write_text('{"units": {"min": 16, "max": 1000000000}}')
+    argv = [str(space) if a == "HUGE" else a for a in argv]
+    status = search.main([*argv, "--logdir", str(tmp_path / "logs")])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_study_of_failing_trials_reports_them_and_exits_1(
+    imdb_path, tmp_path, capsys, monkeypatch, nan_hypermodel
+):
+    monkeypatch.setattr(study, "SentimentHyperModel", nan_hypermodel)
+    argv = ["--variants", "Baseline,MSE Loss,Dropout,32 Units", "--epochs", "1"]
+    argv += ["--limit", "64", "--data", str(imdb_path), "--seed", "1"]
+    for _ in range(2):  # the rerun goes on, it does not raise again
+        status, err = run_search(argv, tmp_path, capsys)
+        assert status == 1
+        assert err.strip().splitlines()[-1].startswith("error: no trial completed")
+    run_dir = RunDir(tmp_path / "grid")
+    rows = run_dir.results_csv.read_text().splitlines()
+    # Three failures in a row stop a search; a rerun tries once more each time.
+    assert len(rows) == 1 + 4 and all(",FAILED," in row for row in rows[1:])
+    assert all("Loss became nan in epoch 1" in row for row in rows[1:])
+    assert run_dir.report.is_file()
+    assert not run_dir.best_model.root.exists()
+
+
+@pytest.mark.slow
+def test_every_output_follows_the_objective(imdb_path, tmp_path, capsys):
+    """The issue's run: the best epoch of val_loss everywhere, not val_accuracy's."""
+    argv = ["--mode", "grid", "--variants", "Baseline,Dropout", "--epochs", "4"]
+    argv += ["--limit", "2000", "--objective", "val_loss", "--seed", "3"]
+    argv += ["--data", str(imdb_path)]
+    status, _ = run_search(argv, tmp_path, capsys)
+    assert status == 0
+    run_dir = RunDir(tmp_path / "grid")
+    histories = read_csv(run_dir.histories_csv)
+    lowest = {}
+    for label in ("Baseline", "Dropout"):
+        rows = [r for r in histories if r["label"] == label]
+        val_loss = [float(r["val_loss"]) for r in rows]
+        lowest[label] = int(rows[val_loss.index(min(val_loss))]["epoch"])
+    results = {row["label"]: row for row in read_csv(run_dir.results_csv)}
+    assert {label: int(row["best_epoch"]) for label, row in results.items()} == lowest
+    assert {row["objective_metric"] for row in results.values()} == {"val_loss"}
+    report = run_dir.report.read_text()
+    assert (
+        "Epoch of best val_loss: "
+        + "; ".join(f"{label}: {epoch}" for label, epoch in lowest.items())
+        in report
+    )
+    described = json.loads(run_dir.best_model.description.read_text())
+    assert described["objective"] == "val_loss"
+    assert described["epoch"] == lowest[described["label"]]
+    # The figures star the epochs their panels were computed with.
+    analysis = analyze_run(run_dir, run_dir.read_settings())
+    panels = overfitting_panels(analysis.top(10), "loss", analysis.objective.name)
+    assert {panel.label: panel.best_epoch for panel in panels} == lowest
+    assert (run_dir.plots / "overfitting_loss.png").is_file()

@@ -11,35 +11,33 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
+from tuning.analysis import Analysis
 from tuning.errors import UsageError
 from tuning.run_dir import RunDir
-from tuning.trials import trial_label
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-VOCABULARY_FILE = "word_index.json"
-TRIAL_FILE = "trial.json"
 
-
-def export_best_model(tuner: kt.Tuner, run_dir: RunDir, word_index: dict) -> None:
+def export_best_model(
+    tuner: kt.Tuner, run_dir: RunDir, analysis: Analysis, word_index: dict
+) -> None:
     """Saves the best trial's model at its best epoch into `RUN_DIR/best_model/`.
 
-    Writes `model.keras` (Keras format), the tokenizer's `word_index.json`,
-    and `trial.json` (trial id, label, hyperparameters, objective, score)
-    into a temporary directory, then renames it into place, so that a reader
-    (or a kill) never sees a part of them. Does nothing when no trial
-    completed: Keras Tuner's `get_best_trials` would pad with failed ones.
+    The best trial is the analysis' (the best mean objective over its runs,
+    as Keras Tuner scores it), and the weights are its checkpoint's: the
+    epoch of the best objective over all its runs. Writes `model.keras`
+    (Keras format), the tokenizer's `word_index.json`, and `trial.json`
+    (trial, run and epoch, hyperparameters, objective and its values) into
+    a temporary directory, then renames it into place, so that a reader (or
+    a kill) never sees a part of them. Does nothing when no trial completed.
     """
-    best_trials = [
-        trial
-        for trial in tuner.oracle.get_best_trials(1)
-        if trial.status == kt.engine.trial.TrialStatus.COMPLETED
-    ]
-    if not best_trials:
+    best = analysis.best_trial
+    if best is None:
         logger.warning("No completed trial: no best model to save.")
         return
-    trial = best_trials[0]
+    objective = analysis.objective
+    run = best.runs[objective.best_index([r.metrics["objective"] for r in best.runs])]
+    trial = tuner.oracle.get_trial(best.record.trial_id)
     with warnings.catch_warnings():
         # The checkpoint holds the trained optimizer's state, which a freshly
         # built model has no variables for yet; only the weights matter here.
@@ -49,25 +47,24 @@ def export_best_model(tuner: kt.Tuner, run_dir: RunDir, word_index: dict) -> Non
     # so that any Keras loads the file without this package.
     model = keras.Sequential.from_config(trained.get_config())
     model.set_weights(trained.get_weights())
-    directory = run_dir.root / f".{run_dir.best_model.name}.partial"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir()
-    model.save(directory / MODEL_FILE)
-    (directory / VOCABULARY_FILE).write_text(json.dumps(word_index))
-    (directory / TRIAL_FILE).write_text(
-        json.dumps(
-            {
-                "trial_id": trial.trial_id,
-                "label": trial_label(trial.trial_id, trial.hyperparameters.values),
-                "hyperparameters": trial.hyperparameters.values,
-                "objective": tuner.oracle.objective.name,
-                "score": trial.score,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    _replace_directory(directory, run_dir.best_model)
+    partial = run_dir.best_model_partial
+    shutil.rmtree(partial.root, ignore_errors=True)
+    partial.root.mkdir()
+    description = {
+        "trial_id": best.record.trial_id,
+        "label": best.label,
+        "hyperparameters": trial.hyperparameters.values,
+        "objective": objective.name,
+        "direction": objective.direction,
+        "score": best.summaries["objective"].mean,
+        "repeat": run.repeat,
+        "epoch": run.best_epoch,
+        "value": run.metrics["objective"],
+    }
+    model.save(partial.model)
+    partial.vocabulary.write_text(json.dumps(word_index))
+    partial.description.write_text(json.dumps(description, indent=2) + "\n")
+    _replace_directory(partial.root, run_dir.best_model.root)
 
 
 def _replace_directory(new: Path, target: Path) -> None:
@@ -91,16 +88,15 @@ def load_best_model(run_dir: RunDir) -> tuple[keras.Model, dict[str, int]]:
     Raises:
         UsageError: if either cannot be read, or safe mode refuses the model.
     """
-    directory = run_dir.best_model
     try:
         model = keras.saving.load_model(
-            directory / MODEL_FILE, compile=False, safe_mode=True
+            run_dir.best_model.model, compile=False, safe_mode=True
         )
-        word_index = json.loads((directory / VOCABULARY_FILE).read_text())
+        word_index = json.loads(run_dir.best_model.vocabulary.read_text())
     except Exception as e:  # a damaged file raises any of a dozen types
         reason = (str(e).strip().splitlines() or [""])[0]
         raise UsageError(
-            f"Cannot load the best model in {str(directory)!r} "
+            f"Cannot load the best model in {str(run_dir.best_model.root)!r} "
             f"({type(e).__name__}: {reason[:200]}). Run the search again "
             "(with --overwrite if needed) to export it anew."
         ) from None

@@ -3,7 +3,7 @@
 They write with TensorBoard's own event-file writer and HParams protos, not
 `tf.summary`, so they need no TensorFlow: where it is not installed (it is
 an optional extra), TensorBoard writes through its own stub, and a JAX run
-never loads TensorFlow (3.7 s here).
+never loads TensorFlow, which takes seconds to import.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import time
 
 import keras
 
+from tuning.objective import Objective
+
 
 class HParamsLogger(keras.callbacks.Callback):
     """Writes a trial's hyperparameters and best metrics for TensorBoard's HParams.
@@ -20,19 +22,16 @@ class HParamsLogger(keras.callbacks.Callback):
     Keras Tuner writes HParams only on the TensorFlow backend; this callback
     writes them whatever backend trains the model. It records the
     hyperparameters when training begins, under `session_name`, and at its
-    end the scalars `best_val_accuracy` and `best_epoch` (1-based), which
-    the HParams table shows beside the last
-    train and validation loss and accuracy that `EpochScalarLogger` writes
-    into the same directory.
+    end the scalars `best_<objective>` and `best_epoch` (1-based), which
+    the HParams table shows beside the last train and validation loss and
+    accuracy that `EpochScalarLogger` writes into the same directory.
 
     Args:
         log_dir: the trial's TensorBoard directory (its HParams session).
         hparams: hyperparameter name -> value (bool, int, float or str).
         session_name: the name the HParams table shows for the trial.
-        monitor: the metric whose best value is recorded. Defaults to
-            `val_accuracy`.
-        mode: `max` if higher `monitor` values are better, else `min`.
-            Defaults to `max`.
+        objective: the study's objective, whose best value and epoch are
+            recorded.
     """
 
     def __init__(
@@ -40,15 +39,14 @@ class HParamsLogger(keras.callbacks.Callback):
         log_dir: str,
         hparams: dict,
         session_name: str,
-        monitor: str = "val_accuracy",
-        mode: str = "max",
+        objective: Objective,
     ):
         super().__init__()
         self.log_dir = log_dir
         self.hparams = dict(hparams)
         self.session_name = session_name
-        self.monitor = monitor
-        self.sign = 1.0 if mode == "max" else -1.0
+        self.monitor = objective.name
+        self.sign = 1.0 if objective.higher_is_better else -1.0
 
     def on_train_begin(self, logs=None):
         from tensorboard.compat.proto import event_pb2
@@ -82,13 +80,14 @@ class EpochScalarLogger(keras.callbacks.Callback):
     """Writes each epoch's metrics for TensorBoard, as `keras.callbacks.TensorBoard`
     names them (`epoch_loss`, ... in `train/` and `validation/`).
 
-    Keras' own `TensorBoard` callback is as fast now that a training call
-    covers a whole epoch (README, TensorBoard), but imports
-    `tensorflow.summary`, so it fails where TensorFlow is not installed.
+    Keras' own `TensorBoard` callback imports `tensorflow.summary`, so it
+    fails where TensorFlow is not installed.
 
     Args:
         log_dir: the trial's TensorBoard directory.
     """
+
+    SPLITS = ("train", "validation")
 
     def __init__(self, log_dir: str):
         super().__init__()
@@ -98,8 +97,7 @@ class EpochScalarLogger(keras.callbacks.Callback):
         from tensorboard.summary import Writer
 
         self.writers = {
-            split: Writer(f"{self.log_dir}/{split}")
-            for split in ("train", "validation")
+            split: Writer(f"{self.log_dir}/{split}") for split in self.SPLITS
         }
 
     def on_epoch_end(self, epoch, logs=None):
@@ -119,8 +117,8 @@ class EpochScalarLogger(keras.callbacks.Callback):
 class StopOnNaN(keras.callbacks.Callback):
     """Stops training at the end of an epoch whose loss is NaN or infinite.
 
-    Unlike `keras.callbacks.TerminateOnNaN` it has no batch hook; measured
-    with the whole-epoch scan, that hook still cost time (README, Speed).
+    Unlike `keras.callbacks.TerminateOnNaN` it has no batch hook, which
+    costs time even when a compiled call runs a whole epoch.
     """
 
     def on_epoch_end(self, epoch, logs=None):

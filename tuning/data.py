@@ -24,9 +24,8 @@ import numpy as np
 
 from tuning.errors import DataError
 from tuning.run_dir import atomic_file
-from tuning.settings import KERAS_DOWNLOAD, NUM_WORDS, SEQUENCE_LENGTH
+from tuning.settings import DATA_ENV_VAR, KERAS_DOWNLOAD, NUM_WORDS, SEQUENCE_LENGTH
 
-DATA_ENV_VAR = "IMDB_DATA"
 CACHE_ENV_VAR = "IMDB_TUNE_CACHE"
 
 # `keras.datasets.imdb.load_data` defaults, which the local path reproduces.
@@ -66,22 +65,17 @@ class Dataset:
         )
 
 
-def resolve_data_path(path: str | os.PathLike | None) -> Path | None:
-    """Picks the local data file: `path`, else `$IMDB_DATA`, else `None` (download).
+def check_data_file(path: Path | None) -> None:
+    """Refuses a local data file that does not exist (`None`: the download).
 
     Raises:
-        DataError: if the chosen file does not exist.
+        DataError: naming the file and how to pass another.
     """
-    chosen = path or os.environ.get(DATA_ENV_VAR) or None
-    if chosen is None:
-        return None
-    chosen = Path(chosen).expanduser()
-    if not chosen.is_file():
+    if path is not None and not path.is_file():
         raise DataError(
-            f"IMDB data file not found: {str(chosen)!r}. Pass --data PATH to a "
+            f"IMDB data file not found: {str(path)!r}. Pass --data PATH to a "
             f"Keras-format imdb.npz (or set {DATA_ENV_VAR})."
         )
-    return chosen
 
 
 def load_imdb(
@@ -92,7 +86,7 @@ def load_imdb(
     """Loads IMDB as `pad_sequences(maxlen)` arrays of the top `num_words` words.
 
     Args:
-        path: a local Keras-format `imdb.npz` (see `resolve_data_path`), or
+        path: a local Keras-format `imdb.npz`, or
             `None` for Keras' download. Defaults to `None`.
         num_words: vocabulary size; rarer words become the OOV index.
             Defaults to 10,000.

@@ -1,16 +1,19 @@
 """The search modes: which settings each uses, and the oracle it builds.
 
 Adding a mode is one `Mode` in `MODES` and its oracle. The command line
-takes its choices from this table and refuses a flag the chosen mode does
-not use. Keras Tuner is imported only when an oracle is built.
+takes its choices from this table, and `tuning.settings.resolve_settings`
+refuses a flag the chosen mode does not use. Keras Tuner is imported only
+when an oracle is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from tuning.settings import StudySettings
+if TYPE_CHECKING:
+    from tuning.settings import StudySettings
 
 # Settings that only some modes use; every other setting applies to all.
 MODE_SPECIFIC = ("variants", "reference", "max_trials", "space")
@@ -37,10 +40,8 @@ class Mode:
 
 def make_oracle(settings: StudySettings):
     """The Keras Tuner oracle of `settings.mode`, optimizing `settings.objective`."""
-    from tuning.oracles import make_objective
-
     return MODES[settings.mode].make_oracle(
-        settings, make_objective(settings.objective)
+        settings, settings.objective.to_keras_tuner()
     )
 
 

@@ -1,4 +1,4 @@
-"""The oracle of the grid of named variants, and objectives."""
+"""The oracle of the grid of named variants."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import keras_tuner as kt
 
-from hypermodels.variants import Variant
-from tuning.trials import VARIANT_KEY
+from hypermodels.variants import VARIANT_KEY, Variant
 
 
 class VariantGridOracle(kt.Oracle):
@@ -42,8 +41,3 @@ class VariantGridOracle(kt.Oracle):
             "status": kt.engine.trial.TrialStatus.RUNNING,
             "values": {VARIANT_KEY: variant.name, **variant.hyperparameters()},
         }
-
-
-def make_objective(name: str) -> kt.Objective:
-    """A Keras Tuner objective: minimized for losses, maximized otherwise."""
-    return kt.Objective(name, "min" if name.endswith("loss") else "max")

@@ -1,4 +1,4 @@
-"""`python -m tuning.plot RUN_DIR`: draw a run's figures again (`tuning.plots`)."""
+"""`python -m tuning.plot RUN_DIR`: draw a run's figures again (`tuning.figures`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from tuning import cli
 from tuning.errors import UsageError
-from tuning.plots import DEFAULT_TOP
+from tuning.figures import DEFAULT_TOP
 from tuning.run_dir import RunDir
 
 
@@ -19,22 +19,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--top",
         type=cli.positive_int,
         default=DEFAULT_TOP,
-        help="draw at most this many trials, the best by validation accuracy",
+        help="draw at most this many trials, the best by the study's objective",
     )
     cli.add_common_flags(parser)
     return parser
 
 
 def plot(args: argparse.Namespace) -> int:
-    from tuning.plots import write_plots
+    from tuning.analysis import analyze_run
+    from tuning.figures import write_figures
 
     run_dir = RunDir(args.run_dir)
-    if not run_dir.study.is_file():
-        raise UsageError(
-            f"{str(run_dir.root)!r} is not a run directory (no study.json). Pass "
-            "one written by `python -m tuning.search`, e.g. logs/grid."
-        )
-    paths = write_plots(run_dir, run_dir.read_settings(), args.top)
+    paths = write_figures(
+        run_dir, analyze_run(run_dir, run_dir.read_settings()), args.top
+    )
     if not paths:
         raise UsageError(
             f"No finished epochs to plot in {str(run_dir.root)!r}. Pass a run "

@@ -40,7 +40,7 @@ def read_reviews(args: argparse.Namespace) -> list[str]:
 
 def predict(args: argparse.Namespace) -> int:
     run_dir = RunDir(args.run_dir)
-    if not (run_dir.best_model / "model.keras").is_file():
+    if not run_dir.best_model.model.is_file():
         raise UsageError(
             f"No best model in {str(run_dir.root)!r}. Pass a run directory whose "
             "search finished, e.g. logs/random."

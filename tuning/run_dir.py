@@ -1,9 +1,10 @@
-"""Where a run keeps its files.
+"""A run directory: every path in it, its lock, and its saved settings.
 
 A run directory (`logs/<run-name>/`) is Keras Tuner's project directory
-(`oracle.json`, `tuner0.json`, `trial_<id>/trial.json`) plus what this tool
-adds: per-run histories and records in each trial directory, TensorBoard
-logs, the results tables, the plots and `study.json`.
+(`oracle.json`, `tuner0.json`, `trial_<id>/trial.json`, the checkpoints)
+plus what this tool adds: per-run histories and records in each trial
+directory, TensorBoard logs, the tables, the report, the figures, the best
+model and `study.json`. No other module spells out a file name in it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,32 @@ def write_text_atomically(path: Path, text: str) -> None:
     """Writes `text` to `path` through `atomic_file`."""
     with atomic_file(path) as file:
         file.write(text.encode())
+
+
+class ModelDir:
+    """Paths inside a saved model's directory (`RUN_DIR/best_model/`).
+
+    Args:
+        root: the directory.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def model(self) -> Path:
+        """The model in Keras format."""
+        return self.root / "model.keras"
+
+    @property
+    def vocabulary(self) -> Path:
+        """The tokenizer's word index, to score raw text."""
+        return self.root / "word_index.json"
+
+    @property
+    def description(self) -> Path:
+        """Which trial, run and epoch the model is, under which objective."""
+        return self.root / "trial.json"
 
 
 class RunDir:
@@ -102,9 +129,23 @@ class RunDir:
         """A training run's per-epoch history, written as it trains."""
         return self.trial_dir(trial_id) / f"history_{repeat}.csv"
 
-    def repeat_record(self, trial_id: str, repeat: int) -> Path:
+    def trial_file(self, trial_id: str) -> Path:
+        """Keras Tuner's record of a trial: status, hyperparameters, metrics."""
+        return self.trial_dir(trial_id) / "trial.json"
+
+    def checkpoint(self, trial_id: str) -> Path:
+        """The weights of a trial's best epoch over its runs (Keras Tuner's name)."""
+        return self.trial_dir(trial_id) / "checkpoint.weights.h5"
+
+    def run_record(self, trial_id: str, repeat: int) -> Path:
         """A finished training run's seed (and test metrics); absent until then."""
         return self.trial_dir(trial_id) / f"repeat_{repeat}.json"
+
+    def board_dir(self, label: str, repeat: int, repeats: int) -> Path:
+        """A run's TensorBoard directory: one per trial, or per run of a
+        trial with repeats, so that TensorBoard lists each as a run."""
+        directory = self.tensorboard / label
+        return directory / f"repeat_{repeat}" if repeats > 1 else directory
 
     @property
     def chief_file(self) -> Path:
@@ -116,9 +157,14 @@ class RunDir:
         return self.root / "workers" / f"{worker_id}.log"
 
     @property
-    def best_model(self) -> Path:
+    def best_model(self) -> ModelDir:
         """The best trial's model, saved with what it needs to read raw text."""
-        return self.root / "best_model"
+        return ModelDir(self.root / "best_model")
+
+    @property
+    def best_model_partial(self) -> ModelDir:
+        """Where the best model is written before it is renamed into place."""
+        return ModelDir(self.root / ".best_model.partial")
 
     @contextlib.contextmanager
     def owned(self) -> Iterator[None]:
@@ -188,10 +234,55 @@ class RunDir:
                 ) from None
 
     def read_settings(self) -> StudySettings:
+        """The settings of the study that wrote this run directory.
+
+        Raises:
+            UsageError: if there are none (not a run directory), or they
+                are not readable.
+        """
+        if not self.study.is_file():
+            raise UsageError(
+                f"{str(self.root)!r} is not a run directory (no study.json). "
+                "Pass one written by `python -m tuning.search`, e.g. logs/grid."
+            )
         return StudySettings.from_json(self.study.read_text(), str(self.study))
 
     def write_settings(self, settings: StudySettings) -> None:
         write_text_atomically(self.study, settings.to_json() + "\n")
+
+    def resumed_settings(self) -> StudySettings | None:
+        """The saved settings of the run to resume, after checking its saved
+        state; `None` for a new run. Read under `owned`, once per run.
+
+        Raises:
+            UsageError: if the directory holds files but no study.json, or a
+                damaged file.
+        """
+        if not self.study.is_file():
+            if any(p.name != OWNER_FILE for p in self.root.iterdir()):
+                raise UsageError(
+                    f"{str(self.root)!r} exists but holds no study.json. Pass "
+                    "--overwrite to replace it, or choose another --run-name."
+                )
+            return None
+        self.check_state()
+        return self.read_settings()
+
+    def check_resumable(
+        self, saved: StudySettings | None, settings: StudySettings
+    ) -> None:
+        """Refuses to resume, with `settings`, a run started with others.
+
+        Raises:
+            UsageError: naming the settings that differ.
+        """
+        changed = saved.differences(settings) if saved else []
+        if changed:
+            raise UsageError(
+                f"Run {str(self.root)!r} was started with other "
+                f"{', '.join(changed)}. Repeat its settings to resume it, pass "
+                "--overwrite to restart it, or choose another --run-name."
+            )
 
 
 def _make_directories(path: Path) -> list[Path]:

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME, Variant
+from hypermodels.variants import VARIANTS, VARIANTS_BY_NAME
 from tuning import cli, runtime
 from tuning.distributed.cluster import (
     DEFAULT_WORKER_TIMEOUT,
@@ -21,15 +21,17 @@ from tuning.distributed.cluster import (
     listen_address,
 )
 from tuning.errors import UsageError
-from tuning.modes import MODE_SPECIFIC, MODES
-from tuning.run_dir import OWNER_FILE, RunDir
+from tuning.modes import MODES
+from tuning.objective import OBJECTIVES
+from tuning.run_dir import RunDir
 from tuning.settings import (
     BACKENDS,
     DEFAULT_BACKEND,
-    KERAS_DOWNLOAD,
+    DEFAULT_REFERENCE,
+    DEFAULTS_WHEN_USED,
     NUM_WORDS,
-    OBJECTIVES,
     StudySettings,
+    resolve_settings,
 )
 
 # The exit status of a study in which no trial completed, or whose workers
@@ -44,12 +46,10 @@ MOST_SEED = 2**32 - 1
 # Past these, a worker count or timeout is a typo.
 MOST_WORKERS = 1024
 MOST_WORKER_TIMEOUT = 86_400
-# Defaults of the settings that only some modes use (`tuning.modes`).
-DEFAULT_MAX_TRIALS = 10
-DEFAULT_REFERENCE = "Baseline"
+DEFAULTS = StudySettings()
 
 
-def variant_list(text: str) -> tuple[Variant, ...]:
+def variant_list(text: str) -> tuple[str, ...]:
     """An argparse `type=`: comma-separated variant names, e.g. `Baseline,MSE Loss`."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in VARIANTS_BY_NAME]
@@ -60,7 +60,7 @@ def variant_list(text: str) -> tuple[Variant, ...]:
         )
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"variant named twice in {text!r}")
-    return tuple(VARIANTS_BY_NAME[name] for name in names)
+    return tuple(names)
 
 
 def fraction(text: str) -> float:
@@ -77,13 +77,32 @@ def fraction(text: str) -> float:
 
 
 def space_file(text: str) -> dict:
-    """An argparse `type=`: a JSON search-space file, validated."""
-    from hypermodels.space import SpaceError, load_space
+    """An argparse `type=`: a JSON search-space file, validated, whose
+    largest model can train in this machine's memory."""
+    from hypermodels.space import (
+        SpaceError,
+        largest_model_bytes,
+        largest_value,
+        load_space,
+    )
 
     try:
-        return load_space(text)
+        space = load_space(text)
     except SpaceError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    needed = largest_model_bytes(space, NUM_WORDS)
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        largest = ", ".join(
+            f"{name} up to {largest_value(space[name]):,}"
+            for name in ("hidden_layers", "units", "embedding_dim")
+        )
+        raise argparse.ArgumentTypeError(
+            f"the space allows models too large for this machine: the largest "
+            f"({largest}) needs about {needed / 2**30:,.1f} GiB to train, and "
+            f"this machine has {available / 2**30:,.1f} GiB. Lower those maxima."
+        )
+    return space
 
 
 def run_name(text: str) -> str:
@@ -114,19 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mode",
         choices=list(MODES),
-        default="grid",
+        default=DEFAULTS.mode,
         help="; ".join(f"{m.name}: {m.summary}" for m in MODES.values()),
     )
     parser.add_argument(
         "--epochs",
         type=cli.positive_int_up_to(MOST_EPOCHS),
-        default=10,
-        help="epochs per trial (Hyperband: the most any trial gets)",
+        help="epochs per trial (Hyperband: the most any trial gets; default "
+        f"{DEFAULTS.epochs})",
     )
     parser.add_argument(
         "--max-trials",
         type=cli.positive_int_up_to(MOST_TRIALS),
-        help=f"trials of a random or Bayesian search (default {DEFAULT_MAX_TRIALS})",
+        help="trials of a random or Bayesian search (default "
+        f"{DEFAULTS_WHEN_USED['max_trials']()})",
     )
     parser.add_argument(
         "--seed",
@@ -138,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--objective",
         choices=OBJECTIVES,
-        default="val_accuracy",
-        help="metric to optimize; losses are minimized (default val_accuracy)",
+        help="metric to optimize, and every output's best epoch, ranking and "
+        f"comparison; losses are minimized (default {DEFAULTS.objective})",
     )
     parser.add_argument(
         "--early-stopping",
@@ -152,10 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats",
         "--executions-per-trial",
         type=cli.positive_int_up_to(MOST_REPEATS),
-        default=1,
         metavar="K",
         help="train each trial K times, each from its own seed; the objective is "
-        "their mean, and reports give intervals and verdicts (default 1)",
+        f"their mean, and reports give intervals and verdicts (default "
+        f"{DEFAULTS.repeats})",
     )
     parser.add_argument(
         "--reference",
@@ -244,25 +264,29 @@ def build_parser() -> argparse.ArgumentParser:
 def search(args: argparse.Namespace) -> int:
     """Runs (or resumes) the study that `args` describe and prints its results."""
     run_dir = RunDir(args.logdir / (args.run_name or args.mode))
-    settings = resolve_settings(args, run_dir)
     cluster = cluster_options(args, run_dir)
     with run_dir.owned():
-        _check_resumable(run_dir, settings, args.overwrite)
+        saved = None if args.overwrite else run_dir.resumed_settings()
+        settings = resolve_settings(vars(args), saved, fresh_seed=_fresh_seed())
+        run_dir.check_resumable(saved, settings)
         with runtime.collections_paused():
+            from tuning.data import check_data_file
+
+            check_data_file(settings.data_path)
             runtime.prepare(settings.backend, settings.mode)
-            from tuning.reports import format_table
             from tuning.study import run_study
+            from tuning.tables import format_table
 
         try:
-            rows = run_study(
+            analysis = run_study(
                 run_dir, settings, args.overwrite, cli.verbosity(args), cluster
             )
         except WorkersExited as e:
             print(f"error: {e} Run the same command to resume.", file=sys.stderr)
             return EXIT_FAILED
-    print(format_table(rows, settings))
+    print(format_table(analysis))
     print(f"\nResults, histories and plots: {run_dir.root}")
-    if not any(row["status"] == "COMPLETED" for row in rows):
+    if analysis.best_trial is None:
         print(
             "error: no trial completed, so there is no best model. The reasons "
             f"are in the message column of {run_dir.results_csv}.",
@@ -270,6 +294,13 @@ def search(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     return 0
+
+
+def _fresh_seed() -> int:
+    """A seed for a study given none; `study.json` records it."""
+    import random
+
+    return random.randint(1, 2**31 - 1)
 
 
 def cluster_options(args: argparse.Namespace, run_dir: RunDir) -> ClusterOptions | None:
@@ -296,118 +327,6 @@ def cluster_options(args: argparse.Namespace, run_dir: RunDir) -> ClusterOptions
         port=port,
         worker_timeout=args.worker_timeout or DEFAULT_WORKER_TIMEOUT,
     )
-
-
-def resolve_settings(args: argparse.Namespace, run_dir: RunDir) -> StudySettings:
-    """The study's settings from the command line, every default filled in.
-
-    Raises:
-        UsageError: for a flag the mode does not use, an unknown or unrun
-            reference, or a missing data file.
-    """
-    from hypermodels.space import WIDE_SPACE
-    from tuning.data import resolve_data_path
-
-    mode = MODES[args.mode]
-    unused = [
-        name for name in MODE_SPECIFIC if getattr(args, name) and name not in mode.uses
-    ]
-    if unused:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unused)
-        users = sorted(m.name for m in MODES.values() if unused[0] in m.uses)
-        raise UsageError(
-            f"{flags} does not apply to --mode {mode.name}; it is for --mode "
-            f"{'/'.join(users)}. Drop it or choose that mode."
-        )
-    data_path = resolve_data_path(args.data)
-    if args.space:
-        _check_space_fits_in_memory(args.space)
-    variants = tuple(v.name for v in args.variants or VARIANTS)
-    return StudySettings(
-        mode=mode.name,
-        variants=variants if "variants" in mode.uses else (),
-        epochs=args.epochs,
-        validation_split=args.validation_split,
-        limit=args.limit,
-        data=str(data_path.resolve()) if data_path else KERAS_DOWNLOAD,
-        backend=args.backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND,
-        objective=args.objective,
-        max_trials=(args.max_trials or DEFAULT_MAX_TRIALS)
-        if "max_trials" in mode.uses
-        else None,
-        seed=_seed(args.seed, run_dir, args.overwrite),
-        early_stopping=args.early_stopping,
-        repeats=args.repeats,
-        reference=_reference(args.reference, variants)
-        if "reference" in mode.uses
-        else None,
-        space=(args.space or WIDE_SPACE) if "space" in mode.uses else None,
-    )
-
-
-def _check_space_fits_in_memory(space: dict) -> None:
-    """Refuses a space whose largest model could not train in this machine's memory."""
-    from hypermodels.space import largest_model_bytes, largest_value
-
-    needed = largest_model_bytes(space, NUM_WORDS)
-    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if needed > available:
-        largest = ", ".join(
-            f"{name} up to {largest_value(space[name]):,}"
-            for name in ("hidden_layers", "units", "embedding_dim")
-        )
-        raise UsageError(
-            f"--space allows models too large for this machine: the largest "
-            f"({largest}) needs about {needed / 2**30:,.1f} GiB to train, and "
-            f"this machine has {available / 2**30:,.1f} GiB. Lower those maxima."
-        )
-
-
-def _reference(name: str | None, variants: tuple[str, ...]) -> str:
-    """The grid's reference variant: `name`, else Baseline, else the first run."""
-    if name is None:
-        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in variants else variants[0]
-    if name not in variants:
-        known = "unknown" if name not in VARIANTS_BY_NAME else "not among --variants"
-        raise UsageError(
-            f"--reference {name!r} is {known}. Expected one of: {list(variants)}."
-        )
-    return name
-
-
-def _seed(seed: int | None, run_dir: RunDir, overwrite: bool) -> int:
-    """The given seed; else the resumed run's; else a fresh one to record."""
-    if seed is not None:
-        return seed
-    if not overwrite and run_dir.study.is_file():
-        recorded = run_dir.read_settings().seed
-        if recorded is not None:
-            return recorded
-    import random
-
-    return random.randint(1, 2**31 - 1)
-
-
-def _check_resumable(run_dir: RunDir, settings: StudySettings, overwrite: bool):
-    """Refuses to resume a run that was started with other settings, or whose
-    saved state is damaged."""
-    if overwrite:
-        return
-    if not run_dir.study.is_file():
-        if any(p.name != OWNER_FILE for p in run_dir.root.iterdir()):
-            raise UsageError(
-                f"{str(run_dir.root)!r} exists but holds no study.json. Pass "
-                "--overwrite to replace it, or choose another --run-name."
-            )
-        return
-    run_dir.check_state()
-    changed = run_dir.read_settings().differences(settings)
-    if changed:
-        raise UsageError(
-            f"Run {str(run_dir.root)!r} was started with other {', '.join(changed)}. "
-            "Repeat its settings to resume it, pass --overwrite to restart it, or "
-            "choose another --run-name."
-        )
 
 
 def main(argv: list[str] | None = None) -> int:

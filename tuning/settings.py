@@ -1,18 +1,29 @@
-"""The study's settings: resolved once from the command line, read by every stage.
+"""The study's settings, and the one function that resolves them.
 
-`StudySettings` flows CLI -> study -> tuner -> results -> reports and plots,
-and is saved as `study.json` so that a resumed run can be checked against
-it. The protocol constants (vocabulary, review length, batch size) are
-defined here and nowhere else.
+`resolve_settings` turns the parsed flags, the environment and the saved
+`study.json` of a resumed run into one `StudySettings`, every default
+filled in. It is pure: it reads no file and no clock, so every rule about
+defaults is here and testable. The settings then travel through every
+stage, and `study.json` keeps them for a resumed run, the workers and the
+stand-alone commands. The protocol constants (vocabulary, review length,
+batch size) are defined here and nowhere else.
+
+Adding a setting: a field of `StudySettings`, its flag in `tuning.search`,
+and, if only some modes use it, its name in `tuning.modes.MODE_SPECIFIC`,
+its default in `DEFAULTS_WHEN_USED` and the modes' `uses`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from tuning.errors import UsageError
+from tuning.modes import MODE_SPECIFIC, MODES
+from tuning.objective import Objective
 
 # The notebook's protocol.
 NUM_WORDS = 10_000
@@ -23,12 +34,16 @@ BATCH_SIZE = 32
 TEST_AS_VALIDATION = "test-as-validation"
 HOLDOUT_VALIDATION = "holdout-validation"
 
-OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 BACKENDS = ("tensorflow", "jax", "torch")
-# Measured on 2 cores: JAX trains this model faster than TensorFlow (README, Speed).
+# JAX trains this model fastest on CPU (benchmarks/README.md).
 DEFAULT_BACKEND = "jax"
 # `StudySettings.data` when the reviews come from Keras' download.
 KERAS_DOWNLOAD = "keras.datasets.imdb"
+# Environment variables that stand in for a flag left out.
+DATA_ENV_VAR = "IMDB_DATA"
+BACKEND_ENV_VAR = "KERAS_BACKEND"
+# The grid's reference when its variants include it.
+DEFAULT_REFERENCE = "Baseline"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +61,7 @@ class StudySettings:
         limit: reviews per split used, or `None` for all.
         data: absolute path of a local `imdb.npz`, or `KERAS_DOWNLOAD`.
         backend: the Keras backend that trains the models.
-        objective: the metric the search optimizes; losses are minimized.
+        objective: what the search optimizes, and every output ranks by.
         max_trials: trials of a random or Bayesian search.
         seed: the study's seed: the oracle's, and the root of every
             training run's seed.
@@ -67,7 +82,7 @@ class StudySettings:
     limit: int | None = None
     data: str = KERAS_DOWNLOAD
     backend: str = DEFAULT_BACKEND
-    objective: str = "val_accuracy"
+    objective: Objective = Objective.named("val_accuracy")
     max_trials: int | None = None
     seed: int | None = None
     early_stopping: int | None = None
@@ -81,20 +96,24 @@ class StudySettings:
         return HOLDOUT_VALIDATION if self.validation_split else TEST_AS_VALIDATION
 
     @property
+    def protocol_description(self) -> str:
+        """One phrase saying what the validation metrics were measured on."""
+        if self.validation_split is None:
+            return "validation = the test reviews, every epoch (notebook protocol)"
+        return (
+            f"validation = {self.validation_split:g} of the training reviews "
+            "held out; test reviews evaluated once per trial"
+        )
+
+    @property
     def data_path(self) -> Path | None:
         """The local `imdb.npz`, or `None` for Keras' download."""
         return None if self.data == KERAS_DOWNLOAD else Path(self.data)
 
-    @property
-    def higher_is_better(self) -> bool:
-        """Whether a larger objective is better (losses are minimized)."""
-        return not self.objective.endswith("loss")
-
     def to_json(self) -> str:
         """The settings, plus the derived protocol for readers of `study.json`."""
-        return json.dumps(
-            {**dataclasses.asdict(self), "protocol": self.protocol}, indent=2
-        )
+        values = {**dataclasses.asdict(self), "objective": self.objective.name}
+        return json.dumps({**values, "protocol": self.protocol}, indent=2)
 
     @classmethod
     def from_json(cls, text: str, source: str = "study.json") -> StudySettings:
@@ -111,6 +130,7 @@ class StudySettings:
             if unknown:
                 raise ValueError(f"unknown settings {unknown}")
             values["variants"] = tuple(values.get("variants", ()))
+            values["objective"] = Objective.named(values.get("objective", "?"))
             return cls(**values)
         except (ValueError, TypeError, AttributeError) as e:
             raise UsageError(
@@ -122,3 +142,100 @@ class StudySettings:
         """Names the settings (other than the backend) that differ from `other`."""
         mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
         return [k for k in mine if k != "backend" and mine[k] != theirs[k]]
+
+
+def _all_variants() -> tuple[str, ...]:
+    from hypermodels.variants import VARIANTS
+
+    return tuple(v.name for v in VARIANTS)
+
+
+def _wide_space() -> dict:
+    from hypermodels.space import WIDE_SPACE
+
+    return WIDE_SPACE
+
+
+# The defaults of the `MODE_SPECIFIC` settings in the modes that use them.
+DEFAULTS_WHEN_USED = {
+    "variants": _all_variants,
+    "max_trials": lambda: 10,
+    "space": _wide_space,
+    "reference": lambda: None,  # see `_reference`
+}
+
+
+def resolve_settings(
+    flags: Mapping[str, object],
+    saved: StudySettings | None = None,
+    environment: Mapping[str, str] = os.environ,
+    fresh_seed: int = 1,
+) -> StudySettings:
+    """The study's settings, every default filled in.
+
+    A flag left out (`None`) takes its default: the environment's for
+    `--data` and `--backend`, the resumed run's seed for `--seed` (else
+    `fresh_seed`), the mode's for a setting only it uses, else the
+    field's default in `StudySettings`.
+
+    Args:
+        flags: setting name -> the flag's value, `None` where not given
+            (`vars()` of `tuning.search`'s parsed arguments).
+        saved: the settings of the run being resumed, if any.
+        environment: where `$IMDB_DATA` and `$KERAS_BACKEND` are read.
+            Defaults to the process' environment.
+        fresh_seed: the seed of a new study given none.
+
+    Raises:
+        UsageError: for a flag the mode does not use, or an unknown or
+            unrun reference.
+    """
+    mode = MODES[flags.get("mode") or StudySettings.mode]
+    _refuse_unused(flags, mode)
+    values = {}
+    for field in dataclasses.fields(StudySettings):
+        given = flags.get(field.name)
+        if field.name in MODE_SPECIFIC:
+            used = field.name in mode.uses
+            given = (given or DEFAULTS_WHEN_USED[field.name]()) if used else None
+        values[field.name] = field.default if given is None else given
+    data = flags.get("data") or environment.get(DATA_ENV_VAR)
+    saved_seed = saved.seed if saved else None
+    values.update(
+        mode=mode.name,
+        variants=tuple(values["variants"] or ()),
+        data=os.path.abspath(os.path.expanduser(data)) if data else KERAS_DOWNLOAD,
+        backend=flags.get("backend")
+        or environment.get(BACKEND_ENV_VAR)
+        or DEFAULT_BACKEND,
+        objective=Objective.named(str(values["objective"])),
+        seed=next(
+            s for s in (flags.get("seed"), saved_seed, fresh_seed) if s is not None
+        ),
+    )
+    if "reference" in mode.uses:
+        values["reference"] = _reference(flags.get("reference"), values["variants"])
+    return StudySettings(**values)
+
+
+def _refuse_unused(flags: Mapping[str, object], mode) -> None:
+    unused = [n for n in MODE_SPECIFIC if flags.get(n) and n not in mode.uses]
+    if unused:
+        names = ", ".join("--" + name.replace("_", "-") for name in unused)
+        users = sorted(m.name for m in MODES.values() if unused[0] in m.uses)
+        raise UsageError(
+            f"{names} does not apply to --mode {mode.name}; it is for --mode "
+            f"{'/'.join(users)}. Drop it or choose that mode."
+        )
+
+
+def _reference(name: str | None, variants: tuple[str, ...]) -> str:
+    """The grid's reference variant: `name`, else Baseline, else the first run."""
+    if name is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in variants else variants[0]
+    if name not in variants:
+        known = "unknown" if name not in _all_variants() else "not among --variants"
+        raise UsageError(
+            f"--reference {name!r} is {known}. Expected one of: {list(variants)}."
+        )
+    return name

@@ -1,4 +1,4 @@
-"""Runs one study: data, tuner and search, then the reports and plots."""
+"""Runs one study: data, tuner and search, then the analysis and its outputs."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ import keras
 import keras_tuner as kt
 
 from hypermodels import SentimentHyperModel
+from tuning.analysis import Analysis, analyze_run
 from tuning.best_model import export_best_model
 from tuning.data import holdout_split, load_imdb, load_word_index
+from tuning.figures import write_figures
 from tuning.modes import make_oracle
-from tuning.plots import write_plots
-from tuning.reports import write_markdown_report, write_reports
+from tuning.reports import write_report
 from tuning.run_dir import RunDir
 from tuning.runtime import outliving_objects_frozen
 from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
+from tuning.tables import write_tables
 from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner
 
 if TYPE_CHECKING:
@@ -36,8 +38,9 @@ def run_study(
     overwrite: bool = False,
     verbose: int = 2,
     cluster: ClusterOptions | None = None,
-) -> list[dict]:
-    """Trains the study's trials (resuming a started run) and writes its reports.
+) -> Analysis:
+    """Trains the study's trials (resuming a started run), analyses them and
+    writes every output: tables, figures, report and best model.
 
     Args:
         run_dir: the run directory.
@@ -48,7 +51,7 @@ def run_study(
             them in this process.
 
     Returns:
-        The rows of the results table.
+        The analysis the outputs render.
     """
     training = _Training.load(settings, verbose)
     # Needed only at the end, for the best model: fetched now, so that a
@@ -65,10 +68,11 @@ def run_study(
             from tuning.distributed.launch import lead_search
 
             lead_search(tuner, run_dir, cluster)
-        rows = write_reports(run_dir, settings)
-        write_markdown_report(run_dir, settings, rows, write_plots(run_dir, settings))
-        export_best_model(tuner, run_dir, word_index)
-    return rows
+        analysis = analyze_run(run_dir, settings)
+        write_tables(run_dir, analysis)
+        write_report(run_dir, analysis, write_figures(run_dir, analysis))
+        export_best_model(tuner, run_dir, analysis, word_index)
+    return analysis
 
 
 def run_worker(

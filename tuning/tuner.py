@@ -12,19 +12,16 @@ import keras_tuner as kt
 import numpy as np
 
 from tuning.callbacks import EpochScalarLogger, HParamsLogger, StopOnNaN
+from tuning.records import failure_reason, read_history, trial_label
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.settings import StudySettings
-from tuning.trials import failure_reason, read_history, trial_label
 
 logger = logging.getLogger(__name__)
 
 # Evaluation batches (validation every epoch, the test reviews once) change
 # neither what is learned nor what is measured: the metrics are means over
-# every review. Evaluating the 25,000 test reviews with the scanned step on
-# 2 CPU cores (one process, alternating, medians of 25, four runs): 0.138-
-# 0.156 s in batches of 125 against 0.152-0.186 s in 250 (a batch's gathered
-# embeddings, 125 x 256 x 64 floats, are 8 MB: half as much to hold in cache);
-# 25-100 no faster, 500-5,000 slower. 125 divides 25,000, a quick check's 500
+# every review. 125 was the fastest on CPU (a batch's embeddings stay in
+# cache; benchmarks/README.md), and it divides 25,000, a quick check's 500
 # and a 0.2 hold-out's 5,000, so no ragged last batch needs its own compile.
 EVALUATION_BATCH_SIZE = 125
 # A search whose trials fail this many times in a row stops (Keras Tuner's
@@ -113,9 +110,9 @@ class StudyTuner(kt.Tuner):
         declares all of it (`SentimentHyperModel.declare_hyperparameters`).
 
         Keras Tuner builds the model once, then once more per conditional
-        scope not yet entered, to discover the space: three builds (0.2-0.3 s
-        each, most of it the embedding's random initializer) before the first
-        trial. Keras Tuner keeps this method for subclasses to override.
+        scope not yet entered, to discover the space: three builds before
+        the first trial. Keras Tuner keeps this method for subclasses to
+        override.
         """
         declares = type(self.hypermodel).declare_hyperparameters
         if declares is kt.HyperModel.declare_hyperparameters:
@@ -144,11 +141,15 @@ class StudyTuner(kt.Tuner):
                 f"the last with: {failure_reason(trial.message)}"
             )
 
+    def _get_checkpoint_fname(self, trial_id: str) -> str:
+        """Where Keras Tuner and the study keep a trial's best weights."""
+        return str(self.run_dir.checkpoint(trial_id))
+
     def run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial
             fit_kwargs = {**fit_kwargs, "epochs": hp.values["tuner/epochs"]}
-        objective = self.oracle.objective
+        objective = self.settings.objective
         finished = [
             self._finished_run(trial.trial_id, k) for k in range(self.settings.repeats)
         ]
@@ -166,7 +167,7 @@ class StudyTuner(kt.Tuner):
             mode=objective.direction,
             save_best_only=True,
             save_weights_only=True,
-            initial_value_threshold=_best(finished_values, objective.direction)
+            initial_value_threshold=objective.best(finished_values)
             if finished_values
             else None,
         )
@@ -182,7 +183,7 @@ class StudyTuner(kt.Tuner):
 
     def _finished_run(self, trial_id: str, repeat: int):
         """The history of a run that finished before the search was interrupted."""
-        if not self.run_dir.repeat_record(trial_id, repeat).is_file():
+        if not self.run_dir.run_record(trial_id, repeat).is_file():
             return None
         history = keras.callbacks.History()
         history.history = read_history(self.run_dir.history_csv(trial_id, repeat))
@@ -209,23 +210,20 @@ class StudyTuner(kt.Tuner):
         if self.test_data is not None:
             record["test"] = self._evaluate_on_test(model)
         write_text_atomically(
-            self.run_dir.repeat_record(trial.trial_id, repeat),
+            self.run_dir.run_record(trial.trial_id, repeat),
             json.dumps(record) + "\n",
         )
         return history
 
     def _callbacks(self, trial, repeat: int) -> list[keras.callbacks.Callback]:
-        objective = self.oracle.objective
+        objective = self.settings.objective
         label = trial_label(trial.trial_id, trial.hyperparameters.values)
-        board_dir = self.run_dir.tensorboard / label
-        if self.settings.repeats > 1:
-            board_dir = board_dir / f"repeat_{repeat}"
+        board_dir = self.run_dir.board_dir(label, repeat, self.settings.repeats)
         # A run trained again after an interruption starts its logs afresh.
-        shutil.rmtree(board_dir / "train", ignore_errors=True)
-        shutil.rmtree(board_dir / "validation", ignore_errors=True)
-        # Only epoch-level callbacks. Batch hooks fire once per compiled call
-        # (a whole epoch, `scanned`), yet Keras' `TerminateOnNaN` still cost
-        # 0.6-2.4 s more than `StopOnNaN` over 2 x 3 epochs (3 pairs, README).
+        for split in EpochScalarLogger.SPLITS:
+            shutil.rmtree(board_dir / split, ignore_errors=True)
+        # Only epoch-level callbacks: a batch hook costs time even though it
+        # fires once per compiled call (a whole epoch, `tuning.scanned`).
         callbacks = [
             StopOnNaN(),
             keras.callbacks.CSVLogger(
@@ -236,8 +234,7 @@ class StudyTuner(kt.Tuner):
                 str(board_dir),
                 trial.hyperparameters.values,
                 session_name=board_dir.relative_to(self.run_dir.tensorboard).as_posix(),
-                monitor=objective.name,
-                mode=objective.direction,
+                objective=objective,
             ),
         ]
         if self.settings.early_stopping:
@@ -271,10 +268,6 @@ def _continue_from(model: keras.Model, checkpoint: str) -> None:
     """
     model.optimizer.build(model.trainable_variables)
     model.load_weights(checkpoint)
-
-
-def _best(values: list[float], direction: str) -> float:
-    return max(values) if direction == "max" else min(values)
 
 
 def _fail_on_nan(history: keras.callbacks.History) -> None:

@@ -89,7 +89,13 @@ def work(args: argparse.Namespace) -> int:
     )
 
     run_dir = RunDir(args.run_dir)
-    settings = _read_settings(run_dir)
+    if not run_dir.study.is_file():
+        raise UsageError(
+            f"{str(run_dir.root)!r} holds no study.json: it is not a run "
+            "directory, or its chief has not started yet. Pass the directory "
+            "its chief serves (<logdir>/<run-name>)."
+        )
+    settings = run_dir.read_settings()
     connection = ChiefConnection.read(run_dir)
     if connection is None:
         raise UsageError(
@@ -125,16 +131,6 @@ def work(args: argparse.Namespace) -> int:
         cli.verbosity(args),
     )
     return 0
-
-
-def _read_settings(run_dir: RunDir):
-    if not run_dir.study.is_file():
-        raise UsageError(
-            f"{str(run_dir.root)!r} holds no study.json: it is not a run "
-            "directory, or its chief has not started yet. Pass the directory "
-            "its chief serves (<logdir>/<run-name>)."
-        )
-    return run_dir.read_settings()
 
 
 def _exit_with_parent() -> None:

@@ -3,15 +3,16 @@
 - `val_accuracy.png`, `val_loss.png`: the notebook's two figures, one line
   per trial (with repeats: each trial's mean, with its 95% band);
 - `overfitting_accuracy.png`, `overfitting_loss.png`: small multiples, one
-  panel per trial, train against validation, the best epoch marked;
-- `comparison.png`: each trial's mean best validation accuracy with its 95%
-  interval as a dot and whiskers, the reference trial's interval shaded.
+  panel per trial, train against validation, the objective's best epoch
+  starred;
+- `comparison.png`: each trial's mean objective with its 95% interval as a
+  dot and whiskers, the reference trial's interval shaded.
 
 Every trial keeps one colour across all figures. Searches with more trials
-than `--top` draw the best ones by validation accuracy. Computing what to
-draw (`validation_curves`, `overfitting_panels`) is kept apart from drawing
-it (`draw_curves`, `draw_panels`, `draw_intervals`). `python -m tuning.plot`
-is the command line over `write_plots`.
+than `--top` draw the best ones by the objective. What to draw is computed
+from an `tuning.analysis.Analysis` (`validation_curves`,
+`overfitting_panels`, `comparison_intervals`), apart from drawing it
+(`draw_curves`, `draw_panels`, `draw_intervals`).
 """
 
 from __future__ import annotations
@@ -20,18 +21,9 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-from tuning import statistics
-from tuning.reports import (
-    describe_protocol,
-    reference_label,
-    result_row,
-    run_objectives,
-)
+from tuning.analysis import Analysis, TrialResult
 from tuning.run_dir import RunDir, atomic_file
-from tuning.settings import StudySettings
-from tuning.trials import TrialRecord, best_epoch, epoch_numbers, load_trials
 
-OBJECTIVE = "val_accuracy"
 TITLES = {
     "val_accuracy": "Validation accuracy",
     "val_loss": "Validation loss",
@@ -62,10 +54,10 @@ class Curves(NamedTuple):
 
 
 class Intervals(NamedTuple):
-    """Each trial's mean of a per-run metric with its 95% interval.
+    """Each trial's mean best objective over its runs, with its 95% interval.
 
     Attributes:
-        metric: the per-run metric, e.g. `best_val_accuracy`.
+        metric: the objective, e.g. `val_accuracy`.
         labels: the trials, in drawing order.
         means, lows, highs: aligned with `labels`; NaN bounds for one run.
         reference: the label whose interval is shaded, or `None`.
@@ -80,77 +72,57 @@ class Intervals(NamedTuple):
 
 
 class Panel(NamedTuple):
-    """One trial's train and validation curves of a metric, and its best epoch."""
+    """One trial's train and validation curves of a metric, and the best
+    epoch of the objective (`best_of`)."""
 
     label: str
     epochs: list[int]
     train: list[float]
     validation: list[float]
     best_epoch: int
+    best_of: str
 
 
-def select_trials(records: list[TrialRecord], top: int = DEFAULT_TOP):
-    """Trials with at least one epoch; the `top` best by validation accuracy
-    (in rank order) when there are more than `top`, else all in trial order."""
-    drawn = [r for r in records if r.history.get(OBJECTIVE)]
-    if len(drawn) > top:
-        drawn = sorted(drawn, key=lambda r: -max(r.history[OBJECTIVE]))[:top]
-    return drawn
-
-
-def validation_curves(records: list[TrialRecord], metric: str) -> Curves:
-    """Collects `metric` per epoch for every trial that has finished an epoch,
-    with a 95% band where the trial has more than one run."""
-    drawn = [r for r in records if r.history.get(metric)]
+def validation_curves(trials: list[TrialResult], metric: str) -> Curves:
+    """Collects `metric` per epoch for each trial, with a 95% band where the
+    trial has more than one run."""
     return Curves(
         metric,
-        [r.label for r in drawn],
-        [epoch_numbers(r.history) for r in drawn],
-        [r.history[metric] for r in drawn],
-        [_band(r, metric) for r in drawn],
+        [t.label for t in trials],
+        [t.epochs for t in trials],
+        [t.history[metric] for t in trials],
+        [t.bands.get(metric) for t in trials],
     )
 
 
-def _band(record: TrialRecord, metric: str):
-    if len(record.runs) < 2:
-        return None
-    epochs = len(record.history[metric])
-    summaries = [
-        statistics.summarize([run.history[metric][epoch] for run in record.runs])
-        for epoch in range(epochs)
-    ]
-    return [s.ci_low for s in summaries], [s.ci_high for s in summaries]
-
-
-def comparison_intervals(
-    records: list[TrialRecord], settings: StudySettings
-) -> Intervals:
-    """Each trial's mean best validation accuracy over its finished repeats,
-    with its 95% interval, and the reference trial."""
-    metric = "best_val_accuracy"
-    rows = [result_row(r, settings) for r in records if r.finished_runs]
+def comparison_intervals(analysis: Analysis, trials: list[TrialResult]) -> Intervals:
+    """Each trial's mean objective over its finished runs, with its 95%
+    interval, and the reference trial."""
+    summaries = [(t.label, t.summaries["objective"]) for t in trials if t.summaries]
     return Intervals(
-        metric,
-        [row["label"] for row in rows],
-        [row[f"{metric}_mean"] for row in rows],
-        [row[f"{metric}_ci_low"] for row in rows],
-        [row[f"{metric}_ci_high"] for row in rows],
-        reference_label(run_objectives(records, settings), settings),
+        analysis.objective.name,
+        [label for label, _ in summaries],
+        [s.mean for _, s in summaries],
+        [s.ci_low for _, s in summaries],
+        [s.ci_high for _, s in summaries],
+        analysis.reference,
     )
 
 
-def overfitting_panels(records: list[TrialRecord], metric: str) -> list[Panel]:
-    """Train vs validation `metric` per trial; best epoch by validation accuracy."""
+def overfitting_panels(
+    trials: list[TrialResult], metric: str, objective: str
+) -> list[Panel]:
+    """Train vs validation `metric` per trial, and its objective's best epoch."""
     return [
         Panel(
-            label=r.label,
-            epochs=epoch_numbers(r.history),
-            train=r.history[metric],
-            validation=r.history[f"val_{metric}"],
-            best_epoch=best_epoch(r.history, OBJECTIVE),
+            label=t.label,
+            epochs=t.epochs,
+            train=t.history[metric],
+            validation=t.history[f"val_{metric}"],
+            best_epoch=t.best_epoch,
+            best_of=objective,
         )
-        for r in records
-        if r.history.get(OBJECTIVE)
+        for t in trials
     ]
 
 
@@ -206,7 +178,7 @@ def draw_panels(panels: list[Panel], metric: str, colors: dict, subtitle: str = 
             panel.validation[panel.epochs.index(panel.best_epoch)],
             "k*",
             markersize=9,
-            label=f"best epoch ({panel.best_epoch})",
+            label=f"best {panel.best_of} ({panel.best_epoch})",
         )
         _decorate(axes, panel.label, TITLES[metric])
         axes.legend(loc="best", fontsize="x-small")
@@ -242,8 +214,13 @@ def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
         axes.plot(mean, row, "o", color=colors[label], markersize=7)
     axes.set_yticks(list(rows), intervals.labels)
     axes.invert_yaxis()
-    axes.set_xlabel(f"Mean {TITLES['val_accuracy'].lower()} (best epoch of each run)")
-    axes.set_title("Mean and 95% interval over repeats")
+    name = TITLES.get(intervals.metric, intervals.metric).lower()
+    if any(not math.isnan(low) for low in intervals.lows):
+        axes.set_xlabel(f"Mean best {name} of the runs")
+        axes.set_title("Mean and 95% interval over runs")
+    else:
+        axes.set_xlabel(f"Best {name}")
+        axes.set_title("Each trial's one run (no interval: run with --repeats)")
     axes.grid(alpha=0.3, axis="x")
     if intervals.reference is not None and any(
         label == intervals.reference and not math.isnan(low)
@@ -254,29 +231,30 @@ def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
     return figure
 
 
-def write_plots(
-    run_dir: RunDir, settings: StudySettings, top: int = DEFAULT_TOP
+def write_figures(
+    run_dir: RunDir, analysis: Analysis, top: int = DEFAULT_TOP
 ) -> list[Path]:
     """Writes the five figures into `RUN_DIR/plots/`; returns the files
     written, none when no trial has finished an epoch."""
-    records = select_trials(load_trials(run_dir), top)
-    if not records:
+    trials = analysis.top(top)
+    if not trials:
         return []
-    subtitle = describe_protocol(settings)
-    colors = trial_colors([r.label for r in records])
+    objective = analysis.objective.name
+    subtitle = analysis.settings.protocol_description
+    colors = trial_colors([t.label for t in trials])
     figures = {
         f"{metric}.png": draw_curves(
-            validation_curves(records, metric), colors, subtitle
+            validation_curves(trials, metric), colors, subtitle
         )
         for metric in ("val_accuracy", "val_loss")
     }
     for metric in ("accuracy", "loss"):
-        panels = overfitting_panels(records, metric)
+        panels = overfitting_panels(trials, metric, objective)
         figures[f"overfitting_{metric}.png"] = draw_panels(
             panels, metric, colors, subtitle
         )
     figures["comparison.png"] = draw_intervals(
-        comparison_intervals(records, settings), colors, subtitle
+        comparison_intervals(analysis, trials), colors, subtitle
     )
     for name, figure in figures.items():
         with atomic_file(run_dir.plots / name) as file:  # a reader sees it whole

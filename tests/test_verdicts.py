@@ -2,7 +2,8 @@ import warnings
 
 import pytest
 
-from tuning.statistics import BETTER, UNDECIDED, compare
+from tuning.objective import Objective
+from tuning.verdicts import BETTER, UNDECIDED, compare
 
 SPREAD = [0.50, 0.52, 0.48]
 
@@ -21,6 +22,6 @@ def test_repeats_that_all_scored_the_same_are_compared_without_warnings(
 ):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning would reach the user's terminal
-        comparison = compare(trial, reference)
+        comparison = compare(trial, reference, Objective.named("val_accuracy"))
     assert comparison.verdict == verdict
     assert comparison.difference == pytest.approx(sum(trial) / 3 - sum(reference) / 3)

@@ -1,19 +1,11 @@
-"""How sure a study is of its numbers: intervals over repeats, and comparisons.
+"""How sure a study is of its numbers: intervals over runs, and verdicts.
 
-Every formula comes from `scipy.stats`. Intervals are Student-t intervals:
-over K = 3..30 repeats a percentile bootstrap covers far less than its
-nominal 95% (with K = 3 it can draw only 10 distinct resamples), while the
-t interval holds its level for roughly normal values, which seed-to-seed
-accuracies are. Differences are Welch t intervals (no equal-variance
-assumption). P(A>B) is the Mann-Whitney U statistic over n_A * n_B
-(Bouthillier et al. 2021): the chance that one run of A beats one run of B.
-
-The verdict on a comparison: "better" (or "worse") when Welch's two-sided
-t-test rejects equal means at level `ALPHA / m`, m being the comparisons the
-study makes at once (Bonferroni), with the difference in favour of (or
-against) the trial; else "not distinguishable". So a study that makes any
-number of comparisons calls a trial "better" by chance with probability at
-most `ALPHA / 2`, 2.5%, over all of them together.
+Every formula comes from `scipy.stats`: Student-t intervals of a trial's
+mean, Welch intervals and tests of a difference, and P(A>B) from the
+Mann-Whitney U statistic. A comparison is "better" (or "worse") only when
+Welch's test rejects equal means at `ALPHA / m` over the study's m
+comparisons (Bonferroni). docs/statistics.md gives the method, why these
+choices and their sources.
 """
 
 from __future__ import annotations
@@ -23,6 +15,8 @@ import math
 import warnings
 
 import numpy as np
+
+from tuning.objective import Objective
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -93,15 +87,13 @@ def summarize(values) -> Summary:
     return Summary(n, mean, std, float(low), float(high))
 
 
-def compare(
-    trial, reference, higher_is_better: bool = True, comparisons: int = 1
-) -> Comparison:
-    """Compares a trial's repeats with the reference's (see the module's rule).
+def compare(trial, reference, objective: Objective, comparisons: int = 1) -> Comparison:
+    """Compares a trial's runs with the reference's (see the module's rule).
 
     Args:
-        trial: the trial's values, one per repeat.
+        trial: the trial's values of `objective`, one per run.
         reference: the reference trial's values.
-        higher_is_better: `False` for losses. Defaults to `True`.
+        objective: which direction is better.
         comparisons: how many comparisons the study makes at once (m).
             Defaults to 1.
     """
@@ -111,7 +103,7 @@ def compare(
     difference = float(a.mean() - b.mean())
     u = stats.mannwhitneyu(a, b).statistic
     p_higher = float(u / (len(a) * len(b)))
-    p_beats = p_higher if higher_is_better else 1 - p_higher
+    p_beats = p_higher if objective.higher_is_better else 1 - p_higher
     if min(len(a), len(b)) < 2:
         return Comparison(
             difference, math.nan, math.nan, p_beats, math.nan, NO_VERDICT, None
@@ -126,9 +118,9 @@ def compare(
     low, high = welch.confidence_interval(CONFIDENCE)
     p_value = float(welch.pvalue)
     alpha = ALPHA / comparisons
-    gain = difference if higher_is_better else -difference
     if p_value < alpha:  # NaN (two constant samples) compares False: undecided
-        verdict, needed = (BETTER if gain > 0 else WORSE), None
+        verdict = BETTER if objective.gain(difference) > 0 else WORSE
+        needed = None
     else:
         verdict = UNDECIDED
         spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)

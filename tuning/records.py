@@ -1,8 +1,9 @@
-"""Trials read back from a run directory, with their per-epoch histories.
+"""Trials and their training runs, read back from a run directory.
 
-Everything downstream of training (tables, plots) reads trials through
-`load_trials`, from the files on disk, so it works the same on a finished
-run, a crashed one and one that is still going.
+The analysis reads trials through `load_trials`, from the files on disk, so
+it works the same on a finished run, a crashed one and one still going.
+Vocabulary: a trial is one point of the search space; it trains in one or
+more runs (`--repeats K`, Keras Tuner's "executions"), numbered by `repeat`.
 """
 
 from __future__ import annotations
@@ -14,22 +15,14 @@ import re
 
 import numpy as np
 
+from hypermodels.variants import VARIANT_KEY
 from tuning.run_dir import RunDir
-
-# The grid's hyperparameter that carries a trial's variant name.
-VARIANT_KEY = "variant"
 
 
 def epoch_numbers(history: dict[str, list[float]]) -> list[int]:
     """A history's 1-based epoch numbers. A Hyperband trial that continues
     an earlier one starts past epoch 1 (Keras' `initial_epoch`)."""
     return [int(epoch) + 1 for epoch in history["epoch"]]
-
-
-def best_epoch(history: dict[str, list[float]], metric: str = "val_accuracy") -> int:
-    """The 1-based epoch of the highest `metric` (the first, on ties)."""
-    values = history[metric]
-    return epoch_numbers(history)[max(range(len(values)), key=values.__getitem__)]
 
 
 # A traceback's exception line, e.g. `ValueError: ...` or `jax.errors.X: ...`.
@@ -51,12 +44,12 @@ def trial_label(trial_id: str, values: dict) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class RunRecord:
-    """One training run (repeat) of a trial.
+    """One training run of a trial.
 
     Attributes:
         repeat: its 0-based index within the trial.
         history: metric name -> per-epoch values (`epoch` included).
-        finished: whether it trained to its end (`repeat_<k>.json` exists).
+        finished: whether it trained to its end (its run record exists).
         seed: the seed it trained from; `None` until finished.
         test: its test-set metrics, when evaluated on the test reviews.
     """
@@ -128,9 +121,6 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
 def load_trials(run_dir: RunDir) -> list[TrialRecord]:
     """Reads every started trial of a run, in the order the trials started.
 
-    Args:
-        run_dir: the run directory.
-
     Returns:
         A list of `TrialRecord`; empty when no trial has started.
     """
@@ -141,7 +131,7 @@ def load_trials(run_dir: RunDir) -> list[TrialRecord]:
 
 
 def _load_trial(run_dir: RunDir, trial_id: str) -> TrialRecord:
-    trial = json.loads((run_dir.trial_dir(trial_id) / "trial.json").read_text())
+    trial = json.loads(run_dir.trial_file(trial_id).read_text())
     values = dict(trial["hyperparameters"]["values"])
     label = trial_label(trial_id, values)
     values.pop(VARIANT_KEY, None)
@@ -164,7 +154,7 @@ def _load_trial(run_dir: RunDir, trial_id: str) -> TrialRecord:
 
 def _load_run(run_dir: RunDir, trial_id: str, repeat: int) -> RunRecord:
     history = read_history(run_dir.history_csv(trial_id, repeat))
-    record_file = run_dir.repeat_record(trial_id, repeat)
+    record_file = run_dir.run_record(trial_id, repeat)
     if not record_file.is_file():
         return RunRecord(repeat, history, finished=False)
     record = json.loads(record_file.read_text())

@@ -1,0 +1,115 @@
+"""`python -m tests.faults FAULT... -- MODULE ARG...`: one of the tool's
+commands with a fault injected at a named point.
+
+A test that kills or stops a process says where, and the process does it
+to itself there, on any machine at any speed, instead of the test polling
+the run directory for a moment to send a signal. The faults:
+
+- `kill-after-run K`: SIGKILL once a trial's run (repeat) K has finished
+  and written its record.
+- `kill-at-epoch N TRIAL`: SIGKILL at the end of epoch N (1-based) of trial
+  TRIAL, once its history row is written.
+- `stop-at-epoch N TRIAL`: SIGSTOP there instead; the test continues
+  (SIGCONT) or kills the process.
+- `kill-after-trials N`: a chief: SIGKILL once its workers have ended N
+  trials.
+
+The fault is installed once the command has chosen its backend
+(`tuning.runtime.prepare`), so that the command loads Keras as it would.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import sys
+
+
+def _signal_self(number: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), number)
+
+
+def _after_run(repeat: str) -> None:
+    from tuning.tuner import StudyTuner
+
+    train = StudyTuner._train
+
+    def train_then_kill(self, trial, k, *args, **kwargs):
+        history = train(self, trial, k, *args, **kwargs)
+        if k == int(repeat):
+            _signal_self(signal.SIGKILL)
+        return history
+
+    StudyTuner._train = train_then_kill
+
+
+def _at_epoch(number: int):
+    def install(epoch: str, trial_id: str) -> None:
+        import keras
+
+        from tuning.tuner import StudyTuner
+
+        callbacks = StudyTuner._callbacks
+
+        def callbacks_with_fault(self, trial, repeat):
+            found = callbacks(self, trial, repeat)
+            if trial.trial_id == trial_id:
+                found.append(
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_end=lambda e, logs: (
+                            e + 1 == int(epoch) and _signal_self(number)
+                        )
+                    )
+                )
+            return found
+
+        StudyTuner._callbacks = callbacks_with_fault
+
+    return install
+
+
+def _after_trials(count: str) -> None:
+    from tuning.distributed import chief
+
+    end_trial = chief._Servicer.EndTrial
+    ended = []
+
+    def end_trial_then_kill(self, request, context):
+        response = end_trial(self, request, context)
+        ended.append(request.trial.trial_id)
+        if len(ended) == int(count):
+            _signal_self(signal.SIGKILL)
+        return response
+
+    chief._Servicer.EndTrial = end_trial_then_kill
+
+
+FAULTS = {
+    "kill-after-run": _after_run,
+    "kill-at-epoch": _at_epoch(signal.SIGKILL),
+    "stop-at-epoch": _at_epoch(signal.SIGSTOP),
+    "kill-after-trials": _after_trials,
+}
+
+
+def main(argv: list[str]) -> None:
+    split = argv.index("--")
+    (fault, *fault_args), (module, *module_args) = argv[:split], argv[split + 1 :]
+    from tuning import runtime
+
+    prepare = runtime.prepare
+
+    def prepare_then_install(*args, **kwargs):
+        prepare(*args, **kwargs)
+        FAULTS[fault](*fault_args)
+
+    runtime.prepare = prepare_then_install
+    sys.argv = [module, *module_args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,41 @@
+"""What every command shares: one-line errors, exit statuses, a light start."""
+
+import subprocess
+import sys
+
+
+def test_errors_exit_2_without_traceback_from_the_shell(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tuning.search", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_command_ends_with_its_status_output_and_atexit_handlers():
+    """`exit_process` spares only the collector's sweep at shutdown."""
+    code = (
+        "import atexit, gc, sys\n"
+        "from tuning import cli\n"
+        "atexit.register(lambda: print('handler', gc.get_freeze_count() > 0))\n"
+        "sys.stdout.write('buffered, ')\n"
+        "cli.exit_process(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 3
+    assert result.stdout == "buffered, handler True\n"
+
+
+def test_help_does_not_import_keras():
+    code = "import sys, tuning.search; print('keras' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "False"

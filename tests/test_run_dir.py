@@ -1,0 +1,121 @@
+"""The run directory: its lock, its saved state, the resume check, its files."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, one_line_error, run_search
+from tuning import search
+from tuning.errors import UsageError
+from tuning.run_dir import RunDir
+from tuning.settings import StudySettings
+
+
+def test_a_second_run_on_a_run_directory_in_use_is_refused(imdb_path, tmp_path, capsys):
+    argv = ["--variants", "Baseline", "--epochs", "1", "--limit", "64"]
+    argv += ["--data", str(imdb_path)]
+    with RunDir(tmp_path / "grid").owned():
+        status, err = run_search(argv, tmp_path, capsys)
+        one_line_error(status, err, "is in use by another run (pid ")
+        assert str(os.getpid()) in err
+        assert [p.name for p in (tmp_path / "grid").iterdir()] == [".owner"]
+    assert not (tmp_path / "grid").exists()  # the owner created it, and left
+
+
+def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
+    code = (
+        "import sys; from tuning.run_dir import RunDir\n"
+        f"with RunDir({str(tmp_path / 'grid')!r}).owned():\n"
+        "    print('owned', flush=True); sys.stdin.read()\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout.readline().strip() == "owned"  # it holds the lock now
+    with pytest.raises(UsageError, match="in use by another run"):
+        with RunDir(tmp_path / "grid").owned():
+            pass
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    with RunDir(tmp_path / "grid").owned():  # the OS released the lock
+        pass
+
+
+def test_a_logdir_that_is_a_file_is_one_line(imdb_path, tmp_path, capsys):
+    logdir = tmp_path / "logs"
+    logdir.write_text("not a directory")
+    status, err = run_search(["--data", str(imdb_path)], logdir, capsys)
+    one_line_error(status, err, "Pass a --logdir that is a writable directory")
+    assert logdir.read_text() == "not a directory"
+
+
+def test_a_directory_without_study_json_is_not_resumed(tmp_path):
+    run_dir = RunDir(tmp_path)
+    assert run_dir.resumed_settings() is None  # empty: a new run
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="holds no study.json. Pass --overwrite"):
+        run_dir.resumed_settings()
+    with pytest.raises(UsageError, match="is not a run directory"):
+        run_dir.read_settings()
+
+
+@pytest.mark.parametrize("damaged", ["oracle.json", "trial_0/trial.json"])
+def test_damaged_saved_state_names_the_file_and_overwrite(damaged, tmp_path):
+    run_dir = RunDir(tmp_path)
+    run_dir.write_settings(StudySettings(seed=1))
+    path = tmp_path / damaged
+    path.parent.mkdir(exist_ok=True)
+    path.write_text('{"start_order": ["0"')  # cut short, as by a full disk
+    with pytest.raises(UsageError, match=f"{str(path)!r} is damaged.*--overwrite"):
+        run_dir.resumed_settings()
+
+
+def test_resuming_with_other_settings_names_them():
+    run_dir, saved = RunDir("unused"), StudySettings(seed=1, epochs=3)
+    run_dir.check_resumable(saved, saved)
+    run_dir.check_resumable(None, StudySettings(seed=2))  # a new run
+    with pytest.raises(UsageError, match="started with other epochs, seed"):
+        run_dir.check_resumable(saved, StudySettings(seed=2, epochs=4))
+
+
+def test_every_file_of_a_run_is_named_by_the_run_directory(tmp_path):
+    run_dir = RunDir(tmp_path)
+    paths = [
+        run_dir.study, run_dir.oracle, run_dir.results_csv, run_dir.runs_csv,
+        run_dir.histories_csv, run_dir.report, run_dir.trial_file("00"),
+        run_dir.checkpoint("00"), run_dir.history_csv("00", 1),
+        run_dir.run_record("00", 1), run_dir.best_model.model,
+        run_dir.best_model.vocabulary, run_dir.best_model.description,
+    ]  # fmt: skip
+    assert all(path.is_relative_to(tmp_path) for path in paths)
+    assert len(set(paths)) == len(paths)
+    assert run_dir.board_dir("A", 1, repeats=1) == tmp_path / "tensorboard" / "A"
+    assert run_dir.board_dir("A", 1, 3) == tmp_path / "tensorboard" / "A" / "repeat_1"
+
+
+@pytest.mark.slow
+def test_a_run_leaves_no_partial_files(grid_run):
+    _, run_dir = grid_run
+    leftovers = [p for p in run_dir.rglob(".*") if p.name != ".owner"]
+    assert leftovers == []
+    assert not (run_dir / ".owner").exists()  # released at the end
+    best = RunDir(run_dir).best_model
+    assert sorted(p.name for p in best.root.iterdir()) == sorted(
+        p.name for p in (best.model, best.vocabulary, best.description)
+    )
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_grid_with_other_settings_is_refused(grid_run, capsys):
+    _, run_dir = grid_run
+    data = RunDir(run_dir).read_settings().data
+    argv = ["--epochs", "2", "--limit", "256", "--logdir", str(run_dir.parent)]
+    assert search.main([*argv, "--data", data]) == 2
+    assert "started with other epochs" in capsys.readouterr().err

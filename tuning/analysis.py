@@ -1,0 +1,239 @@
+"""The analysis stage: what a run's results say, computed once for every output.
+
+`analyze` reads the trials once and computes each trial's mean curve, its
+best epoch of the objective, its runs' metrics with their intervals, the
+reference and every comparison with it (`tuning.verdicts`). The tables,
+the terminal summary, `report.md`, the figures and the best model only
+render or use an `Analysis`; none of them computes a statistic of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tuning import verdicts
+from tuning.objective import Objective
+from tuning.records import RunRecord, TrialRecord, epoch_numbers, load_trials
+from tuning.run_dir import RunDir
+from tuning.settings import StudySettings
+
+COMPLETED = "COMPLETED"
+# What a Keras `fit` history records per epoch, in the tables' order.
+HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Per-run metrics summarized over a trial's runs ("objective": the run's
+# best value of the study's objective, what the oracle averages).
+RUN_METRICS = ("best_val_accuracy", "final_val_accuracy", "objective")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """One finished run of a trial.
+
+    Attributes:
+        repeat: its index within the trial.
+        seed: the seed it trained from.
+        epochs: epochs it trained.
+        metrics: `RUN_METRICS` values, plus `final_val_loss`.
+        best_epoch: the 1-based epoch of its best objective (first on ties).
+        test: its test-set metrics, if evaluated.
+    """
+
+    repeat: int
+    seed: int | None
+    epochs: int
+    metrics: dict[str, float]
+    best_epoch: int
+    test: dict[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialResult:
+    """One trial, analysed.
+
+    Attributes:
+        record: the trial as read from disk.
+        history: per-epoch metrics, the mean over its runs.
+        bands: per history metric, the per-epoch 95% interval of that mean
+            as `(lows, highs)`; empty with fewer than two runs.
+        best_epoch: the 1-based epoch of the mean curve's best objective,
+            or `None` before its first epoch.
+        runs: its finished runs.
+        summaries: each of `RUN_METRICS` over `runs`; empty without any.
+        comparison: its comparison with the reference, or `None` (the
+            reference itself, or a trial not compared).
+    """
+
+    record: TrialRecord
+    history: dict[str, list[float]]
+    bands: dict[str, tuple[list[float], list[float]]]
+    best_epoch: int | None
+    runs: list[RunResult]
+    summaries: dict[str, verdicts.Summary]
+    comparison: verdicts.Comparison | None = None
+
+    @property
+    def label(self) -> str:
+        return self.record.label
+
+    @property
+    def epochs(self) -> list[int]:
+        """The mean curve's 1-based epoch numbers."""
+        return epoch_numbers(self.history) if self.history else []
+
+    def value_at_best_epoch(self, metric: str) -> float:
+        return self.history[metric][self.epochs.index(self.best_epoch)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """A run's results, analysed.
+
+    Attributes:
+        settings: the study's settings (its objective among them).
+        trials: every started trial, in start order.
+        reference: the label every other completed trial is compared
+            with, or `None` when no trial completed a run.
+    """
+
+    settings: StudySettings
+    trials: list[TrialResult]
+    reference: str | None
+
+    @property
+    def objective(self) -> Objective:
+        return self.settings.objective
+
+    @property
+    def trained(self) -> list[TrialResult]:
+        """The trials that finished at least one epoch."""
+        return [t for t in self.trials if t.best_epoch is not None]
+
+    @property
+    def compared(self) -> list[TrialResult]:
+        return [t for t in self.trials if t.comparison is not None]
+
+    @property
+    def best_trial(self) -> TrialResult | None:
+        """The completed trial with the best mean objective over its runs
+        (Keras Tuner's score), or `None`."""
+        return _best_completed(self.trials, self.objective)
+
+    def top(self, count: int) -> list[TrialResult]:
+        """The trained trials; past `count`, the `count` best by the mean
+        curve's best objective, best first."""
+        trained = self.trained
+        if len(trained) <= count:
+            return trained
+        best = [self.objective.best(t.history[self.objective.name]) for t in trained]
+        order = sorted(range(len(trained)), key=lambda i: best[i])
+        if self.objective.higher_is_better:
+            order.reverse()
+        return [trained[i] for i in order[:count]]
+
+
+def analyze_run(run_dir: RunDir, settings: StudySettings) -> Analysis:
+    """Analyses the trials recorded in `run_dir`."""
+    return analyze(load_trials(run_dir), settings)
+
+
+def analyze(records: list[TrialRecord], settings: StudySettings) -> Analysis:
+    """Analyses `records` under `settings.objective`."""
+    trials = [_trial_result(record, settings.objective) for record in records]
+    reference = _reference(trials, settings)
+    completed = [t for t in trials if t.record.status == COMPLETED and t.runs]
+    if reference not in {t.label for t in completed}:
+        return Analysis(settings, trials, reference)
+    baseline = _objective_values(next(t for t in completed if t.label == reference))
+    others = [t for t in completed if t.label != reference]
+    compared = {
+        t.label: verdicts.compare(
+            _objective_values(t), baseline, settings.objective, len(others)
+        )
+        for t in others
+    }
+    trials = [
+        dataclasses.replace(t, comparison=compared[t.label])
+        if t.label in compared
+        else t
+        for t in trials
+    ]
+    return Analysis(settings, trials, reference)
+
+
+def run_result(run: RunRecord, objective: Objective) -> RunResult:
+    """One run's metrics: best and final validation accuracy, final
+    validation loss, and its best objective with that epoch."""
+    history = run.history
+    best = objective.best_index(history[objective.name])
+    return RunResult(
+        repeat=run.repeat,
+        seed=run.seed,
+        epochs=run.epochs,
+        metrics={
+            "best_val_accuracy": max(history["val_accuracy"]),
+            "final_val_accuracy": history["val_accuracy"][-1],
+            "objective": history[objective.name][best],
+            "final_val_loss": history["val_loss"][-1],
+        },
+        best_epoch=epoch_numbers(history)[best],
+        test=run.test,
+    )
+
+
+def _trial_result(record: TrialRecord, objective: Objective) -> TrialResult:
+    history = record.history
+    trained = bool(history.get(objective.name))
+    runs = [run_result(run, objective) for run in record.finished_runs]
+    summaries = {
+        metric: verdicts.summarize([run.metrics[metric] for run in runs])
+        for metric in RUN_METRICS
+        if runs
+    }
+    best_epoch = None
+    if trained:
+        best = objective.best_index(history[objective.name])
+        best_epoch = epoch_numbers(history)[best]
+    return TrialResult(
+        record=record,
+        history=history,
+        bands=_bands(record) if trained else {},
+        best_epoch=best_epoch,
+        runs=runs,
+        summaries=summaries,
+    )
+
+
+def _bands(record: TrialRecord) -> dict[str, tuple[list[float], list[float]]]:
+    """Per metric and epoch, the 95% interval of the mean over the runs."""
+    if len(record.runs) < 2:
+        return {}
+    epochs = len(record.history["epoch"])
+    bands = {}
+    for metric in HISTORY_METRICS:
+        summaries = [
+            verdicts.summarize([run.history[metric][epoch] for run in record.runs])
+            for epoch in range(epochs)
+        ]
+        bands[metric] = ([s.ci_low for s in summaries], [s.ci_high for s in summaries])
+    return bands
+
+
+def _objective_values(trial: TrialResult) -> list[float]:
+    return [run.metrics["objective"] for run in trial.runs]
+
+
+def _reference(trials: list[TrialResult], settings: StudySettings) -> str | None:
+    """`settings.reference`, else the completed trial with the best mean
+    objective; `None` if there is none."""
+    if settings.reference:
+        return settings.reference
+    best = _best_completed(trials, settings.objective)
+    return best.label if best else None
+
+
+def _best_completed(trials: list[TrialResult], objective: Objective):
+    scored = [t for t in trials if t.record.status == COMPLETED and t.summaries]
+    if not scored:
+        return None
+    means = [t.summaries["objective"].mean for t in scored]
+    return scored[objective.best_index(means)]
