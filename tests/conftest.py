@@ -99,6 +99,49 @@ def fabricated_trial(label, val_accuracy, repeats=1, status="COMPLETED", shifts=
     )  # fmt: skip
 
 
+# Five runs' seed noise, mean 0.
+NOISY = [0.003, -0.002, 0.001, -0.004, 0.002]
+
+
+def analysed_pair(shift_b: float, **settings):
+    """Trials A and B over five noisy runs, B's runs shifted by `shift_b`
+    (its val_loss down by as much), analysed with A as the reference."""
+    from tuning.analysis import analyze
+    from tuning.settings import StudySettings
+
+    trials = [
+        fabricated_trial("A", [0.80, 0.84], shifts=NOISY),
+        fabricated_trial(
+            "B", [0.80, 0.84], shifts=[n + shift_b for n in reversed(NOISY)]
+        ),
+    ]
+    settings = {"seed": 1, "repeats": 5, "reference": "A", **settings}
+    return analyze(trials, StudySettings(**settings))
+
+
+def proposed_trials(run_dir: Path, mode: str, seed: int, count: int) -> list[dict]:
+    """The hyperparameter values a `mode` search with `seed` proposes for
+    `count` trials over the wide space, untrained (each scored 0.8)."""
+    from hypermodels import WIDE_SPACE, SentimentHyperModel
+    from tuning.modes import make_oracle
+    from tuning.run_dir import RunDir
+    from tuning.settings import StudySettings
+    from tuning.tuner import StudyTuner
+
+    settings = StudySettings(mode=mode, max_trials=count, seed=seed, space=WIDE_SPACE)
+    oracle = make_oracle(settings)
+    hypermodel = SentimentHyperModel(WIDE_SPACE, vocab_size=100)
+    StudyTuner(oracle, hypermodel, RunDir(run_dir), settings)  # declares the space
+    values = []
+    for _ in range(count):
+        trial = oracle.create_trial("tuner0")
+        values.append(dict(trial.hyperparameters.values))
+        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.8})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return values
+
+
 @pytest.fixture(scope="session")
 def imdb_path() -> Path:
     """A Keras-format imdb.npz with imdb_word_index.json beside it: $IMDB_DATA,

@@ -2,26 +2,13 @@
 
 import pytest
 
-from tests.conftest import fabricated_trial, read_csv
+from tests.conftest import analysed_pair, fabricated_trial, read_csv
 from tuning.analysis import analyze
 from tuning.objective import Objective
 from tuning.records import TrialRecord
 from tuning.settings import StudySettings
 
 SETTINGS = StudySettings(variants=("A",), epochs=3, seed=1)
-NOISY = [0.003, -0.002, 0.001, -0.004, 0.002]
-
-
-def two_trials(shift_b, **settings):
-    """A and B over five runs, B's runs shifted by `shift_b`."""
-    trials = [
-        fabricated_trial("A", [0.80, 0.84], shifts=NOISY),
-        fabricated_trial(
-            "B", [0.80, 0.84], shifts=[n + shift_b for n in reversed(NOISY)]
-        ),
-    ]
-    settings = {"seed": 1, "repeats": 5, "reference": "A", **settings}
-    return analyze(trials, StudySettings(**settings))
 
 
 def test_the_best_epoch_is_the_objectives_one_based():
@@ -41,7 +28,7 @@ def test_a_trial_without_epochs_has_no_best_epoch_and_no_summaries():
 
 
 def test_a_clearly_better_trial_is_better_with_its_interval():
-    analysis = two_trials(0.02)
+    analysis = analysed_pair(0.02)
     result = analysis.trials[1].comparison
     assert result.verdict == "better" and analysis.reference == "A"
     assert result.difference == pytest.approx(0.02)
@@ -50,21 +37,21 @@ def test_a_clearly_better_trial_is_better_with_its_interval():
 
 
 def test_an_equal_trial_is_not_distinguishable():
-    result = two_trials(0.0).trials[1].comparison
+    result = analysed_pair(0.0).trials[1].comparison
     assert result.verdict == "not distinguishable"
     assert result.ci_low < 0 < result.ci_high
 
 
 def test_a_loss_objective_calls_the_lower_loss_better():
     # B's val_loss is 0.02 lower in every run (fabricated_history).
-    analysis = two_trials(0.02, objective=Objective.named("val_loss"))
+    analysis = analysed_pair(0.02, objective=Objective.named("val_loss"))
     a, b = (t.summaries["objective"].mean for t in analysis.trials)
     assert b == pytest.approx(a - 0.02)
     assert analysis.trials[1].comparison.verdict == "better"
 
 
 def test_without_a_reference_the_best_trial_is_the_reference():
-    analysis = two_trials(0.02, mode="random", reference=None)
+    analysis = analysed_pair(0.02, mode="random", reference=None)
     assert analysis.reference == "B" and analysis.best_trial.label == "B"
     assert analysis.trials[0].comparison.verdict == "worse"
     assert analysis.trials[1].comparison is None

@@ -1,9 +1,10 @@
 """Distributed searches: a chief and workers, on loopback addresses only.
 
-The end-to-end tests run the real commands as separate processes, kill
-them with real signals, and wait for states of the run directory rather
-than for amounts of time (`wait_for` has a generous limit only so that a
-broken build fails instead of hanging).
+The end-to-end tests run the real commands as separate processes. A process
+that must die or stop mid-search does it to itself at a named point
+(`tests/faults.py`); the tests wait only for states (a chief listening,
+workers gone), never for amounts of time (`wait_for` has a generous limit
+only so that a broken build fails instead of hanging).
 """
 
 from __future__ import annotations
@@ -74,8 +75,16 @@ def readme_commands(logdir: Path, imdb_path: Path) -> tuple[list[str], list[str]
     return [sys.executable, *chief[1:]], [sys.executable, *worker_command[1:]]
 
 
+# Runs a command with a fault injected (`tests/faults.py`).
+FAULTS = "tests.faults"
 # A user's shell: no backend chosen (the tests' own process chooses JAX).
 USER_ENV = {k: v for k, v in os.environ.items() if not k.startswith("KERAS")}
+
+
+def with_fault(fault: list[str], command: list[str]) -> list[str]:
+    """`command` (`python -m MODULE ...`) with `fault` injected."""
+    assert command[1] == "-m"
+    return [command[0], "-m", FAULTS, *fault, "--", *command[2:]]
 
 
 def start(command: list[str], log: Path) -> subprocess.Popen:
@@ -122,18 +131,23 @@ def assert_every_trial_completed_once(run_dir: Path, count: int) -> None:
     assert not (run_dir / ".chief.json").exists()
 
 
-def hold_when_running(worker: subprocess.Popen, run_dir: Path, trial_id: str):
-    """Stops `worker` (SIGSTOP) once the chief has handed it `trial_id`,
-    and checks that the trial is still running: training it takes seconds
-    of compiling alone."""
-    wait_for(
-        lambda: trial_id in oracle_state(run_dir)["ongoing_trials"].values(),
-        f"trial {trial_id} to start",
-    )
-    worker.send_signal(signal.SIGSTOP)
-    state = oracle_state(run_dir)
-    assert trial_id not in state["end_order"], f"trial {trial_id} ended already"
-    assert trial_id in state["ongoing_trials"].values()
+def until_stopped(process: subprocess.Popen) -> None:
+    """Blocks until `process` stops itself (SIGSTOP) and checks that it did."""
+    _, status = os.waitpid(process.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), f"it ended instead, with status {status}"
+
+
+def workers_of(run_dir: Path) -> list[int]:
+    """The worker processes that serve `run_dir`, from /proc."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile
+        if b"tuning.worker" in words and str(run_dir.resolve()).encode() in words:
+            found.append(int(cmdline.parent.name))
+    return found
 
 
 def write_study(run_dir: RunDir, imdb_path: Path) -> None:
@@ -141,19 +155,6 @@ def write_study(run_dir: RunDir, imdb_path: Path) -> None:
     args = search.build_parser().parse_args(["--data", str(imdb_path)])
     run_dir.root.mkdir()
     run_dir.write_settings(resolve_settings(vars(args)))
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid`, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # ended meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def kill(process: subprocess.Popen) -> None:
@@ -223,10 +224,11 @@ def test_readme_commands_survive_a_worker_killed_mid_trial(
     chief, worker_command = readme_commands(tmp_path, imdb_path)
     start_chief(chief + ["--worker-timeout", TIMEOUT], run_dir, processes)
 
-    doomed = start(worker_command, tmp_path / "doomed.log")
+    # Killed after its first epoch of trial 0: the trial is still running.
+    doomed_command = with_fault(["kill-at-epoch", "1", "0"], worker_command)
+    doomed = start(doomed_command, tmp_path / "doomed.log")
     processes.append(doomed)
-    hold_when_running(doomed, run_dir, "0")
-    kill(doomed)
+    assert doomed.wait(timeout=GIVE_UP_SECONDS) == -signal.SIGKILL
 
     survivor = start(worker_command, tmp_path / "survivor.log")
     processes.append(survivor)
@@ -244,9 +246,12 @@ def test_a_restarted_chief_resumes_and_no_trial_trains_twice(
     run_dir = tmp_path / "random"
     chief, worker_command = readme_commands(tmp_path, imdb_path)
     start_chief(chief, run_dir, processes)
-    survivor = start(worker_command + ["--id", "survivor"], tmp_path / "worker.log")
+    # Stopped after its first epoch of trial 1, which stays running.
+    stopping = with_fault(["stop-at-epoch", "1", "1"], worker_command)
+    survivor = start(stopping + ["--id", "survivor"], tmp_path / "worker.log")
     processes.append(survivor)
-    hold_when_running(survivor, run_dir, "1")
+    until_stopped(survivor)
+    assert "1" not in oracle_state(run_dir)["end_order"]
     first_record = (run_dir / "trial_0" / "repeat_0.json").stat().st_mtime_ns
     first_chief = (run_dir / ".chief.json").stat().st_ino
     kill(processes[0])
@@ -273,15 +278,12 @@ def test_local_workers_die_with_their_chief_and_a_restart_resumes(
     argv += ["--workers", "2", *SMALL, "--data", str(imdb_path)]
     command = [sys.executable, "-m", "tuning.search", *argv, "--logdir", str(tmp_path)]
     run_dir = tmp_path / "grid"
-    processes.append(start(command, tmp_path / "chief.log"))
-    wait_for(lambda: history_rows(run_dir, "0") >= 1, "a first epoch")
-    workers = children(processes[0].pid)
-    assert len(workers) == 2
-    kill(processes[0])
-    wait_for(
-        lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
-        "the workers to die with their chief",
-    )
+    # The chief is killed once its workers have ended one trial.
+    chief = start(with_fault(["kill-after-trials", "1"], command), tmp_path / "c.log")
+    processes.append(chief)
+    assert chief.wait(timeout=GIVE_UP_SECONDS) == -signal.SIGKILL
+    assert len(oracle_state(run_dir)["end_order"]) == 1
+    wait_for(lambda: not workers_of(run_dir), "the workers to die with their chief")
 
     again = subprocess.run(
         command, capture_output=True, text=True, cwd=REPO, env=USER_ENV

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tests.conftest import fabricated_trial
+from tests.conftest import analysed_pair, fabricated_trial
 from tuning.analysis import analyze
 from tuning.figures import (
     comparison_intervals,
@@ -19,7 +19,6 @@ from tuning.objective import Objective
 from tuning.settings import StudySettings
 
 SETTINGS = StudySettings(variants=("A",), epochs=3, seed=1)
-NOISY = [0.003, -0.002, 0.001, -0.004, 0.002]
 
 
 def test_validation_curves_draw_one_line_per_trained_trial():
@@ -71,14 +70,7 @@ def test_trial_colors_are_distinct_and_stable():
 
 
 def test_the_comparison_figure_shows_the_objective_and_shades_the_reference():
-    trials = [
-        fabricated_trial("A", [0.80, 0.84], shifts=NOISY),
-        fabricated_trial("B", [0.80, 0.84], shifts=[n + 0.02 for n in NOISY]),
-    ]
-    settings = StudySettings(
-        seed=1, repeats=5, reference="A", objective=Objective.named("val_loss")
-    )
-    analysis = analyze(trials, settings)
+    analysis = analysed_pair(0.02, objective=Objective.named("val_loss"))
     intervals = comparison_intervals(analysis, analysis.trials)
     assert intervals.labels == ["A", "B"] and intervals.reference == "A"
     assert intervals.metric == "val_loss"

@@ -5,37 +5,15 @@ import json
 
 import pytest
 
-from hypermodels import WIDE_SPACE, SentimentHyperModel
-from tests.conftest import read_csv, run_with_fault
+from tests.conftest import proposed_trials, read_csv, run_with_fault
 from tuning import search
-from tuning.modes import make_oracle
 from tuning.run_dir import RunDir
-from tuning.settings import StudySettings
-from tuning.tuner import StudyTuner
 
 
 def random_search_argv(imdb_path, logdir):
     argv = ["--mode", "random", "--max-trials", "12", "--epochs", "2"]
     argv += ["--limit", "200", "--seed", "3", "--data", str(imdb_path)]
     return argv + ["--logdir", str(logdir), "-q"]
-
-
-def planned_trials(tmp_path, seed, count):
-    """What an uninterrupted random search with `seed` proposes, untrained."""
-    settings = StudySettings(mode="random", max_trials=count, seed=seed)
-    oracle = make_oracle(settings)
-    run_dir = RunDir(tmp_path / "plan")
-    StudyTuner(
-        oracle, SentimentHyperModel(WIDE_SPACE, vocab_size=100), run_dir, settings
-    )
-    planned = []
-    for _ in range(count):
-        trial = oracle.create_trial("tuner0")
-        planned.append(dict(trial.hyperparameters.values))
-        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-    return planned
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +49,9 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(
     assert all(row["status"] == "COMPLETED" and row["epochs"] == "2" for row in results)
     assert len(read_csv(run_dir.history_csv("05", 0))) == 2  # trained again, whole
     # The same trials, in the same order, as an uninterrupted search with seed 3.
-    for row, planned in zip(results, planned_trials(tmp_path, 3, 12), strict=True):
+    for row, planned in zip(
+        results, proposed_trials(tmp_path, "random", 3, 12), strict=True
+    ):
         assert row["units"] == str(planned["units"])
         assert row["activation"] == planned["activation"]
         assert float(row["learning_rate"]) == pytest.approx(planned["learning_rate"])

@@ -2,6 +2,7 @@ import keras_tuner as kt
 import pytest
 
 from hypermodels import VARIANTS
+from tests.conftest import proposed_trials
 from tuning.oracles import VariantGridOracle
 
 COMPLETED = kt.engine.trial.TrialStatus.COMPLETED
@@ -53,37 +54,14 @@ def test_resumed_oracle_reruns_the_interrupted_trial_then_continues(tmp_path):
     assert all(t.status == COMPLETED for t in resumed.trials.values())
 
 
-def proposals(tmp_path, mode, seed, count):
-    """The hyperparameter values an oracle proposes for `count` trials."""
-    from hypermodels import WIDE_SPACE, SentimentHyperModel
-    from tuning.modes import make_oracle
-    from tuning.run_dir import RunDir
-    from tuning.settings import StudySettings
-    from tuning.tuner import StudyTuner
-
-    settings = StudySettings(mode=mode, max_trials=count, seed=seed, space=WIDE_SPACE)
-    oracle = make_oracle(settings)
-    run_dir = RunDir(tmp_path / f"{mode}-{seed}")
-    # Building the tuner declares the space.
-    StudyTuner(
-        oracle, SentimentHyperModel(WIDE_SPACE, vocab_size=100), run_dir, settings
-    )
-    values = []
-    for _ in range(count):
-        trial = oracle.create_trial("tuner0")
-        values.append(dict(trial.hyperparameters.values))
-        finish(oracle, trial)
-    return values
-
-
 def test_same_seed_same_trials_other_seed_other_trials(tmp_path):
-    first = proposals(tmp_path / "a", "random", seed=5, count=6)
-    assert first == proposals(tmp_path / "b", "random", seed=5, count=6)
-    assert first != proposals(tmp_path / "c", "random", seed=6, count=6)
+    first = proposed_trials(tmp_path / "a", "random", seed=5, count=6)
+    assert first == proposed_trials(tmp_path / "b", "random", seed=5, count=6)
+    assert first != proposed_trials(tmp_path / "c", "random", seed=6, count=6)
 
 
 def test_rates_of_layers_a_trial_lacks_are_not_recorded(tmp_path):
-    trials = proposals(tmp_path, "random", seed=3, count=30)
+    trials = proposed_trials(tmp_path, "random", seed=3, count=30)
     for values in trials:
         assert ("dropout" in values) == values["dropout_on"]
         assert ("l2" in values) == values["l2_on"]

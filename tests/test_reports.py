@@ -1,4 +1,4 @@
-from tests.conftest import fabricated_trial
+from tests.conftest import analysed_pair, fabricated_trial
 from tuning.analysis import analyze
 from tuning.objective import Objective
 from tuning.reports import study_summary, write_report
@@ -6,7 +6,6 @@ from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
 
 SETTINGS = StudySettings(variants=("A",), epochs=3, seed=1)
-NOISY = [0.003, -0.002, 0.001, -0.004, 0.002]
 
 
 def test_the_summary_quotes_the_analysis():
@@ -35,14 +34,7 @@ def test_with_one_run_the_report_quotes_the_noise_yardstick():
 def test_a_winner_is_named_with_its_interval_and_the_report_says_the_objective(
     tmp_path,
 ):
-    trials = [
-        fabricated_trial("A", [0.80, 0.84], shifts=NOISY),
-        fabricated_trial("B", [0.80, 0.84], shifts=[n + 0.02 for n in NOISY]),
-    ]
-    settings = StudySettings(
-        seed=1, repeats=5, reference="A", objective=Objective.named("val_loss")
-    )
-    analysis = analyze(trials, settings)
+    analysis = analysed_pair(0.02, objective=Objective.named("val_loss"))
     text = "\n".join(study_summary(analysis))
     assert "- **B** is better than A: -0.0200 [" in text
     report = write_report(RunDir(tmp_path), analysis, []).read_text()
@@ -53,9 +45,5 @@ def test_a_winner_is_named_with_its_interval_and_the_report_says_the_objective(
 
 
 def test_an_equal_trial_names_no_winner():
-    trials = [
-        fabricated_trial("A", [0.80, 0.84], shifts=NOISY),
-        fabricated_trial("B", [0.80, 0.84], shifts=list(reversed(NOISY))),
-    ]
-    analysis = analyze(trials, StudySettings(seed=1, repeats=5, reference="A"))
+    analysis = analysed_pair(0.0)
     assert "no winner is named" in "\n".join(study_summary(analysis))

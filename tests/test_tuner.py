@@ -166,3 +166,22 @@ def test_early_stopping_on_val_loss_stops_when_patience_runs_out(imdb_path, tmp_
         "val_loss"
     )
     assert chosen["score"] == pytest.approx(min(val_loss))
+
+
+def test_a_trial_saved_as_ended_and_still_running_is_not_trained_again(tmp_path):
+    """Keras Tuner saves `oracle.json` in `end_trial` before it takes the
+    trial off its running ones: a process killed there left both."""
+    settings = StudySettings(mode="random", max_trials=3, seed=1, space=WIDE_SPACE)
+    hypermodel = SentimentHyperModel(WIDE_SPACE, vocab_size=100)
+    tuner = StudyTuner(make_oracle(settings), hypermodel, RunDir(tmp_path), settings)
+    trial = tuner.oracle.create_trial("tuner0")
+    tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": 0.8})
+    trial.status = "COMPLETED"
+    tuner.oracle.end_trial(trial)
+    tuner.save()  # as Keras Tuner does after every trial
+    saved = json.loads(RunDir(tmp_path).oracle.read_text())
+    saved["ongoing_trials"] = {"tuner0": trial.trial_id}  # as the kill left it
+    RunDir(tmp_path).oracle.write_text(json.dumps(saved))
+
+    reloaded = StudyTuner(make_oracle(settings), hypermodel, RunDir(tmp_path), settings)
+    assert reloaded.oracle.create_trial("tuner0").trial_id != trial.trial_id

@@ -104,6 +104,7 @@ class StudyTuner(kt.Tuner):
         self.test_data = test_data
         self.oracle.max_consecutive_failed_trials = None  # see on_trial_end
         self.failed_in_a_row = 0
+        _forget_ended_trials(self.oracle)
 
     def _populate_initial_space(self) -> None:
         """Declares the space without building a model, where the hypermodel
@@ -258,6 +259,21 @@ class StudyTuner(kt.Tuner):
 
 class _TooManyFailures(Exception):
     """Ends a search whose trials keep failing."""
+
+
+def _forget_ended_trials(oracle: kt.Oracle) -> None:
+    """Keeps a reloaded oracle from training an ended trial again.
+
+    Keras Tuner's `end_trial` saves the oracle before it takes the trial off
+    its running ones, and `reload` queues every running trial again; an
+    oracle saved in between (a chief killed there, or one that saved
+    nothing after) would train that trial a second time. A worker's oracle
+    is the chief's, which did this when it loaded.
+    """
+    if not isinstance(oracle, kt.Oracle):
+        return
+    ended = set(oracle.end_order)
+    oracle._retry_queue = [t for t in oracle._retry_queue if t not in ended]
 
 
 def _continue_from(model: keras.Model, checkpoint: str) -> None:

@@ -286,7 +286,11 @@ class _Servicer(oracle_chief.OracleServicer):
     @_serialized
     def EndTrial(self, request, context):
         self._check_holder(request.trial.trial_id, context)
-        return super().EndTrial(request, context)
+        response = super().EndTrial(request, context)
+        # Keras Tuner saved the oracle with the trial still running; saved
+        # again, a finished search reloads as finished.
+        self.oracle.save()
+        return response
 
     def _check_holder(self, trial_id: str, context) -> None:
         """Refuses a report from a worker whose trial went to another."""
