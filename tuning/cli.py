@@ -160,9 +160,8 @@ def exit_process(status: int) -> NoReturn:
     sweep of every object still loaded.
 
     A search ends with Keras, JAX and Keras Tuner loaded, and Python's
-    shutdown collected all their objects: 0.45-0.5 s after the last line of
-    work, a tenth of a quick check (0.06 s with them frozen; the quick check
-    took a median 4.9 s against 5.4 s, six runs each). Frozen objects
+    shutdown collected all their objects: about half a second after the
+    last line of work (benchmarks/README.md). Frozen objects
     (`gc.freeze`) are left to the operating system; atexit handlers still
     run and standard streams are still flushed, and every file this tool
     writes is closed before it returns. Only for a process about to end:

@@ -72,9 +72,8 @@ def settle_packages(backend: str, mode: str | None = None) -> None:
     it serializes, and scikit-learn for its scikit-learn wrappers; Keras
     Tuner scikit-learn for Bayesian optimization; TensorBoard TensorFlow for
     its file system. A run on JAX has no `tf.data` and no TensorFlow object,
-    and only `--mode bayesian` fits a scikit-learn model; the imports took
-    3.5-5 s (TensorFlow) and 0.15-1.2 s (scikit-learn, with the
-    `scipy.stats` it loads) of a quick check. A `None` in `sys.modules`
+    and only `--mode bayesian` fits a scikit-learn model; their imports took
+    seconds of a quick check. A `None` in `sys.modules`
     makes an import fail as if the package were not installed (Python's own
     way to block one), so they take their paths for an install without it,
     which the tests run too. A package already loaded (a Python session
@@ -90,8 +89,8 @@ def settle_packages(backend: str, mode: str | None = None) -> None:
 def cache_compilations(directory: Path) -> None:
     """Keeps JAX's compiled functions in `directory` (JAX's persistent cache).
 
-    Every trial compiles its training and validation steps, 2-3 s here. A
-    model trained again (a repeat, the grid's "64 Units", which is its
+    Every trial compiles its training and validation steps, seconds on a
+    CPU. A model trained again (a repeat, the grid's "64 Units", which is its
     Baseline, or any later study of the same variants, in any run directory)
     loads them from disk instead. JAX keys each entry by the program, the
     compiler options and versions, and the device, so one cache serves every
@@ -104,9 +103,8 @@ def cache_compilations(directory: Path) -> None:
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(directory))
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
-        # Every compile: JAX's default (1 s) would skip the validation step
-        # (0.4 s), and the initializers and small ops (0.01-0.3 s each, 1.2 s
-        # of a quick check's 3 s of compiling) load faster than they compile.
+        # Every compile: JAX's default (1 s) would skip the validation step,
+        # and the initializers and small ops load faster than they compile.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
@@ -116,10 +114,9 @@ def collections_paused() -> Iterator[None]:
     Keras, JAX and Keras Tuner load.
 
     The collector runs a full pass whenever the objects it tracks have grown
-    by a quarter, so loading them ran five passes over an ever larger heap:
-    0.27 s of a quick check. Their imports leave little garbage, and a
-    study runs a full collection before it searches
-    (`outliving_objects_frozen`).
+    by a quarter, so loading them ran five passes over an ever larger heap.
+    Their imports leave little garbage, and a study runs a full collection
+    before it searches (`outliving_objects_frozen`).
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -137,7 +134,7 @@ def outliving_objects_frozen() -> Iterator[None]:
 
     Keras Tuner runs a full collection before every trial and when it loads
     the best model, and Keras' `clear_session` another; with JAX (or
-    TensorFlow) and the data loaded, each took 0.1-0.4 s. Frozen objects
+    TensorFlow) and the data loaded, each walks everything. Frozen objects
     (`gc.freeze`) are not scanned, so the passes walk only what the trials
     create. They are unfrozen at the end, so that a Python session that ran
     a study can collect them.

@@ -15,19 +15,15 @@ import numpy as np
 from keras.src.trainers.data_adapters import data_adapter_utils
 
 # On the JAX backend, training steps run this many at a time inside one
-# compiled call. Measured on 2 CPU cores, full data, per epoch with
-# validation (median of 2): 1: 2.8 s, 64: 1.2 s, 256: 1.0 s, 1024: 1.1 s;
-# 1024 holds a whole epoch (782 batches of 32), which compiles the fewest
-# functions (first epoch 3.9 s vs 5.3 s at 256).
+# compiled call: 1024 holds a whole epoch (782 batches of 32), which
+# dispatches once per epoch and compiles the fewest functions (an epoch
+# 2.8 s at 1, 1.1 s at 1024; benchmarks/README.md).
 STEPS_PER_EXECUTION = 1024
 
-# XLA's CPU backend has LLVM optimize at -O3. At -O2 a training epoch of the
-# scan ran 13-18% faster here (one compiled scan per level, in one process,
-# alternating, medians of 8-12: Baseline 0.97 s against 1.18 s, Tanh 0.86
-# against 1.02, Dropout 1.11 against 1.30, MSE 1.03 against 1.12) and
-# compiled 10-15% sooner. The arithmetic is XLA's either way: the weights
-# came out bit for bit the same for three of the four, and within float
-# rounding for MSE.
+# XLA's CPU backend has LLVM optimize at -O3; at -O2 the scan's epochs ran
+# faster and compiled sooner here (13-18%, benchmarks/README.md). The
+# arithmetic is XLA's either way: the weights come out the same, or within
+# float rounding.
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
 
 # keras-team/keras#23527 (after Keras 3.15.1) runs `steps_per_execution` under
