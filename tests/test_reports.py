@@ -47,3 +47,14 @@ def test_a_winner_is_named_with_its_interval_and_the_report_says_the_objective(
 def test_an_equal_trial_names_no_winner():
     analysis = analysed_pair(0.0)
     assert "no winner is named" in "\n".join(study_summary(analysis))
+
+
+def test_with_one_run_what_cannot_be_estimated_is_left_blank(tmp_path):
+    trials = [fabricated_trial("A", [0.80, 0.84]), fabricated_trial("B", [0.83])]
+    analysis = analyze(trials, StudySettings(seed=1, reference="A"))
+    report = write_report(RunDir(tmp_path), analysis, []).read_text()
+    (row,) = [line for line in report.splitlines() if line.startswith("| B | 1 |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    # trial, runs, mean, its interval, difference, its interval, P(A>B), verdict
+    assert cells[3] == "" and cells[5] == "" and cells[6] == ""
+    assert cells[4] == "-0.0100" and cells[7] == "no verdict (1 repeat)"

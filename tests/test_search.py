@@ -40,6 +40,15 @@ NAMES = [v.name for v in VARIANTS]
         (["--mode", "random", "--variants", "Baseline"], "--variants does not apply"),
         (["--mode", "random", "--reference", "Baseline"], "--reference does not"),
         (["--mode", "hyperband", "--max-trials", "3"], "--max-trials does not apply"),
+        (
+            ["--validation-split", "0.001", "--limit", "300"],
+            "leaves 300 to train on and 0 to validate on",
+        ),
+        (
+            ["--validation-split", "0.999", "--limit", "300"],
+            "leaves 0 to train on and 300 to validate on",
+        ),
+        (["--validation-split", "0.5", "--limit", "1"], "leaves 1 to train on and 0"),
     ],
 )
 def test_bad_input_is_one_line_status_2_nothing_written(

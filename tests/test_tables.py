@@ -65,3 +65,18 @@ def test_the_terminal_table_names_the_protocol_the_objective_and_every_trial():
     assert "by val_loss" in table[0]
     assert table[1].split()[0] == "label"
     assert [line.split()[0] for line in table[2:]] == ["A", "B"]
+
+
+def test_numbers_that_one_run_cannot_give_are_blank_in_the_csv(tmp_path):
+    from tests.conftest import read_csv
+    from tuning.run_dir import RunDir
+    from tuning.tables import write_tables
+
+    trials = [fabricated_trial("A", [0.80]), fabricated_trial("B", [0.70])]
+    analysis = analyze(trials, StudySettings(seed=1, reference="A"))
+    write_tables(RunDir(tmp_path), analysis)
+    a, b = read_csv(RunDir(tmp_path).results_csv)
+    assert a["objective_mean"] == "0.8" and a["objective_std"] == ""
+    assert b["difference"] != "" and b["difference_ci_low"] == ""
+    assert b["p_beats_reference"] == "" and b["p_value"] == ""
+    assert "nan" not in RunDir(tmp_path).results_csv.read_text()

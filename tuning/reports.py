@@ -125,7 +125,7 @@ def _comparison_cells(trial: TrialResult, is_reference: bool) -> list[str]:
     return [
         f"{result.difference:+.4f}",
         _bounds(result.ci_low, result.ci_high, signed=True),
-        f"{result.p_beats:.2f}",
+        format_cell(result.p_beats, digits=2),
         result.verdict,
         str(needed),
     ]

@@ -14,6 +14,7 @@ from hypermodels import SentimentHyperModel
 from tuning.analysis import Analysis, analyze_run
 from tuning.best_model import export_best_model
 from tuning.data import holdout_split, load_imdb, load_word_index
+from tuning.errors import UsageError
 from tuning.figures import write_figures
 from tuning.modes import make_oracle
 from tuning.reports import write_report
@@ -125,6 +126,7 @@ class _Training:
             train, validation = holdout_split(
                 *train, settings.validation_split, SPLIT_SEED
             )
+            _check_split(settings, len(train[1]), len(validation[1]))
             test_data = test
         else:
             validation, test_data = test, None
@@ -136,6 +138,24 @@ class _Training:
             "verbose": verbose,
         }
         return cls(train, keywords, test_data)
+
+
+def _check_split(settings: StudySettings, fit: int, held_out: int) -> None:
+    """Refuses a validation split that leaves less than one batch to train
+    on, or no review to validate on.
+
+    Raises:
+        UsageError: naming the counts and the fix.
+    """
+    if fit >= settings.batch_size and held_out >= 1:
+        return
+    more = " or a larger --limit" if settings.limit else ""
+    raise UsageError(
+        f"--validation-split {settings.validation_split:g} of {fit + held_out} "
+        f"training reviews leaves {fit} to train on and {held_out} to validate "
+        f"on; a study needs at least {settings.batch_size} (one batch) and 1. "
+        f"Pass another --validation-split{more}."
+    )
 
 
 def _tuner(

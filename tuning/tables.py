@@ -154,10 +154,11 @@ def format_table(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
-def format_cell(value) -> str:
-    """Metrics to 4 decimals; anything else as it is."""
+def format_cell(value, digits: int = 4) -> str:
+    """Metrics to `digits` decimals, blank where they could not be estimated
+    (NaN: an interval over one run); anything else as it is."""
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4f}"
+        return "" if math.isnan(value) else f"{value:.{digits}f}"
     return str(value)
 
 
@@ -171,5 +172,8 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(
+        {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+        for row in rows
+    )  # a number that could not be estimated (one run) is left blank
     write_text_atomically(path, buffer.getvalue())

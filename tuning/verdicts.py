@@ -54,7 +54,8 @@ class Comparison:
         difference: the trial's mean minus the reference's.
         ci_low, ci_high: the 95% Welch interval of `difference`.
         p_beats: P(A>B), the chance that one run of the trial beats one run
-            of the reference (higher is better unless the metric is a loss).
+            of the reference (higher is better unless the metric is a loss);
+            NaN, like the interval and p-value, with one run on a side.
         p_value: Welch's two-sided p-value for equal means.
         verdict: `BETTER`, `WORSE`, `UNDECIDED` or `NO_VERDICT`.
         repeats_needed: for an undecided comparison, repeats per trial at
@@ -105,8 +106,10 @@ def compare(trial, reference, objective: Objective, comparisons: int = 1) -> Com
     p_higher = float(u / (len(a) * len(b)))
     p_beats = p_higher if objective.higher_is_better else 1 - p_higher
     if min(len(a), len(b)) < 2:
+        # One run against one run says nothing of how often one beats the
+        # other: nothing here can be estimated but the difference.
         return Comparison(
-            difference, math.nan, math.nan, p_beats, math.nan, NO_VERDICT, None
+            difference, math.nan, math.nan, math.nan, math.nan, NO_VERDICT, None
         )
     with warnings.catch_warnings():
         # Repeats that all scored the same (small data, or a run stuck at one
