@@ -72,3 +72,15 @@ def test_board_without_logs_is_one_line_status_2(tmp_path, capsys):
     assert board.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No TensorBoard logs" in err[0]
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_one_line_status_2(grid_run, capsys):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        status = board.main([str(grid_run[1]), "--port", str(port)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert f"127.0.0.1:{port}" in err[0] and "--port" in err[0]

@@ -59,3 +59,18 @@ def test_best_model_scores_reviews_from_arguments_file_and_stdin(
     monkeypatch.setattr("sys.stdin", open(review_file))
     assert predict.main([str(grid_run[1])]) == 0
     assert capsys.readouterr().out.splitlines() == from_args
+
+
+def test_reviews_that_are_not_utf8_are_read_alike_from_a_file_and_stdin(
+    tmp_path, monkeypatch
+):
+    import argparse
+    import io
+
+    data = b"a wonderful film \xff\xfe\n\x80 boring\n"
+    review_file = tmp_path / "reviews.txt"
+    review_file.write_bytes(data)
+    from_file = predict.read_reviews(argparse.Namespace(reviews=[], file=review_file))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    from_stdin = predict.read_reviews(argparse.Namespace(reviews=[], file=None))
+    assert from_file == from_stdin == ["a wonderful film \ufffd\ufffd", "\ufffd boring"]

@@ -237,6 +237,7 @@ def test_a_study_of_failing_trials_reports_them_and_exits_1(
         status, err = run_search(argv, tmp_path, capsys)
         assert status == 1
         assert err.strip().splitlines()[-1].startswith("error: no trial completed")
+        assert "Traceback" not in err  # the reason is in results.csv
     run_dir = RunDir(tmp_path / "grid")
     rows = run_dir.results_csv.read_text().splitlines()
     # Three failures in a row stop a search; a rerun tries once more each time.

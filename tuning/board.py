@@ -8,6 +8,7 @@ interrupted.
 from __future__ import annotations
 
 import argparse
+import socket
 import threading
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def start_tensorboard(logdir: Path, host: str = "127.0.0.1", port: int = 6006) -
     """
     from tensorboard import program
 
+    _check_free(host, port)
     board = program.TensorBoard()
     board.configure(
         argv=[None, "--logdir", str(logdir), "--host", host, "--port", str(port)],
@@ -34,6 +36,23 @@ def start_tensorboard(logdir: Path, host: str = "127.0.0.1", port: int = 6006) -
         return board.launch()
     except program.TensorBoardServerException as e:
         raise UsageError(f"{e.msg.strip()} Pass another --port.") from None
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuses a port another program listens on, before TensorBoard starts
+    its data server and prints its notes.
+
+    Raises:
+        UsageError: naming the address and the fix.
+    """
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"Cannot serve TensorBoard on {host}:{port} ({e.strerror}). Pass "
+            "another --port, or --port 0 for a free one."
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

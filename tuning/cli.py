@@ -140,9 +140,10 @@ def run_command(
         return e.code
     # Only this tool's own diagnostics at INFO: libraries stay at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("tuning").setLevel(
-        logging.WARNING if args.quiet else logging.INFO
-    )
+    # --debug: tracebacks, and the tool's debug diagnostics (Keras Tuner's
+    # tracebacks of failed trials among them, `tuning.tuner`).
+    level = logging.WARNING if args.quiet else logging.INFO
+    logging.getLogger("tuning").setLevel(logging.DEBUG if args.debug else level)
     try:
         return command(args)
     except UsageError as e:

@@ -23,19 +23,25 @@ def read_reviews(args: argparse.Namespace) -> list[str]:
         lines = args.reviews
     elif args.file:
         try:
-            lines = Path(args.file).read_text().splitlines()
+            lines = _decoded(Path(args.file).read_bytes()).splitlines()
         except OSError as e:
             raise UsageError(
                 f"Cannot read --file {args.file!r}: {e.strerror}."
             ) from None
     else:
-        lines = sys.stdin.read().splitlines()
+        lines = _decoded(sys.stdin.buffer.read()).splitlines()
     reviews = [line.strip() for line in lines if line.strip()]
     if not reviews:
         raise UsageError(
             "No review to score. Pass reviews as arguments, --file, or stdin."
         )
     return reviews
+
+
+def _decoded(data: bytes) -> str:
+    """Reviews as text: UTF-8, with bytes that are not replaced (the
+    tokenizer drops them as it drops any word outside the vocabulary)."""
+    return data.decode("utf-8", errors="replace")
 
 
 def predict(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import shutil
 import keras
 import keras_tuner as kt
 import numpy as np
+from keras_tuner.src import config as kt_config
 
 from tuning.callbacks import EpochScalarLogger, HParamsLogger, StopOnNaN
 from tuning.records import failure_reason, read_history, trial_label
@@ -105,6 +106,9 @@ class StudyTuner(kt.Tuner):
         self.oracle.max_consecutive_failed_trials = None  # see on_trial_end
         self.failed_in_a_row = 0
         _forget_ended_trials(self.oracle)
+        # Keras Tuner prints the traceback of every failed trial; the reason
+        # is in the trial's record and results.csv, the traceback for --debug.
+        kt_config.DEBUG = logger.isEnabledFor(logging.DEBUG)
 
     def _populate_initial_space(self) -> None:
         """Declares the space without building a model, where the hypermodel
