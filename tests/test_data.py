@@ -178,3 +178,12 @@ def test_decoded_data_is_cached_by_content_and_transform(tmp_path, monkeypatch):
     entry.write_bytes(b"damaged")
     small_npz(path)
     np.testing.assert_array_equal(load_imdb(path).x_train, decoded.x_train)
+
+
+@pytest.mark.parametrize("content", ['["good"]', '{"good": "1"}', "{"])
+def test_a_word_index_that_is_not_one_is_refused(content, tmp_path):
+    from tuning.data import load_word_index
+
+    (tmp_path / "imdb_word_index.json").write_text(content)
+    with pytest.raises(DataError, match="imdb_word_index.json"):
+        load_word_index(tmp_path / "imdb.npz")

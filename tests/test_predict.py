@@ -16,14 +16,17 @@ def test_predict_without_a_best_model_is_one_line_status_2(tmp_path, capsys):
     assert len(err) == 1 and "No best model" in err[0]
 
 
-@pytest.mark.parametrize("model", ["garbage", "lambda"])
+@pytest.mark.parametrize("model", ["garbage", "lambda", "vocabulary"])
 def test_predict_on_a_model_it_cannot_load_is_one_line(model, tmp_path, capsys):
     run_dir = RunDir(tmp_path)
     run_dir.best_model.root.mkdir()
     run_dir.best_model.vocabulary.write_text('{"good": 1}')
     write_text_atomically(run_dir.study, '{"backend": "jax"}')
     target = run_dir.best_model.model
-    if model == "garbage":
+    if model == "vocabulary":  # a good model, a word index that is not one
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(target)
+        run_dir.best_model.vocabulary.write_text('["good", "bad"]')
+    elif model == "garbage":
         target.write_bytes(b"PK\x03\x04 not a model")
     else:  # code in a Lambda layer: safe mode refuses it
         keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda x: x)]).save(

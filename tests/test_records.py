@@ -1,7 +1,14 @@
+import json
+import re
+import shutil
+
 import pytest
 
 from hypermodels import VARIANTS
-from tuning.records import failure_reason, load_trials
+from tests.conftest import one_line_error
+from tuning import plot, search
+from tuning.errors import UsageError
+from tuning.records import failure_reason, load_trials, read_history
 from tuning.run_dir import RunDir
 
 
@@ -35,3 +42,105 @@ def test_trials_are_read_back_in_start_order_with_their_runs(grid_run):
         assert record.hyperparameters["units"] == variant.units
         (run,) = record.finished_runs
         assert run.epochs == 1 and run.seed is not None
+
+
+def _edit_json(path, change):
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
+
+
+def _write_lines(path, change):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(change(lines)) + "\n")
+
+
+# Each fault: the file it damages, relative to the run, and how.
+DAMAGES = {
+    "ended trial marked running": (
+        "trial_0/trial.json",
+        lambda p: _edit_json(p, lambda t: t.update(status="RUNNING")),
+        "status RUNNING, but oracle.json says the trial ended",
+    ),
+    "unknown status": (
+        "trial_0/trial.json",
+        lambda p: _edit_json(p, lambda t: t.update(status="DONE")),
+        "unknown status 'DONE'",
+    ),
+    "no metrics": (
+        "trial_0/trial.json",
+        lambda p: _edit_json(p, lambda t: t.pop("metrics")),
+        "no dict 'metrics'",
+    ),
+    "no hyperparameters": (
+        "trial_0/trial.json",
+        lambda p: _edit_json(p, lambda t: t.pop("hyperparameters")),
+        "no dict 'hyperparameters'",
+    ),
+    "a trial that does not exist": (
+        "oracle.json",
+        lambda p: _edit_json(p, lambda o: o["start_order"].append("7")),
+        "it names trial 7, which has no",
+    ),
+    "a deleted trial directory": (
+        "oracle.json",
+        lambda p: shutil.rmtree(p.parent / "trial_0"),
+        "it names trial 0, which has no",
+    ),
+    "a garbled history row": (
+        "trial_0/history_0.csv",
+        lambda p: _write_lines(p, lambda lines: [lines[0], "0,x,y,z,w"]),
+        "line 2 is not numbers",
+    ),
+    "a history without its columns": (
+        "trial_0/history_0.csv",
+        lambda p: _write_lines(p, lambda lines: ["a,b", "1,2"]),
+        "no epoch, loss, accuracy, val_loss, val_accuracy column",
+    ),
+    "a run record without its seed": (
+        "trial_0/repeat_0.json",
+        lambda p: _edit_json(p, lambda r: r.pop("seed")),
+        "no int 'seed'",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def finished_run(imdb_path, tmp_path_factory):
+    """A finished one-trial grid, to damage copies of."""
+    logdir = tmp_path_factory.mktemp("finished")
+    argv = ["--variants", "Baseline", "--epochs", "1", "--limit", "64", "--seed", "1"]
+    argv += ["--data", str(imdb_path), "--logdir", str(logdir), "-q"]
+    assert search.main(argv) == 0
+    return argv, logdir
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_saved_state_that_is_valid_json_but_wrong_is_one_line(
+    damage, finished_run, tmp_path, capsys
+):
+    argv, logdir = finished_run
+    shutil.copytree(logdir, tmp_path / "logs")
+    run_dir = RunDir(tmp_path / "logs" / "grid")
+    name, change, reason = DAMAGES[damage]
+    path = run_dir.root / name
+    change(path)
+    before = {p: p.read_bytes() for p in run_dir.root.rglob("*") if p.is_file()}
+    argv = [*argv[:-3], "--logdir", str(tmp_path / "logs"), "-q"]
+    for command, args in ((search.main, argv), (plot.main, [str(run_dir.root)])):
+        status = command(args)
+        one_line_error(status, capsys.readouterr().err, f"{str(path)!r} is damaged")
+    with pytest.raises(UsageError, match=re.escape(reason)):
+        load_trials(run_dir)
+    after = {p: p.read_bytes() for p in run_dir.root.rglob("*") if p.is_file()}
+    assert after == before  # refused before anything was written
+
+
+def test_a_run_killed_mid_row_keeps_the_rows_before_it(tmp_path):
+    path = tmp_path / "history_0.csv"
+    path.write_text(
+        "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,0.7,0.5,0.7\n1,0.6,0."
+    )
+    assert read_history(path, strict=False)["loss"] == [0.7]
+    with pytest.raises(UsageError, match="line 3 is not numbers"):
+        read_history(path)

@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -108,3 +109,21 @@ def test_flags_are_parsed_without_defaults_so_that_settings_can_tell():
     parsed = search.build_parser().parse_args([])
     assert isinstance(parsed, argparse.Namespace)
     assert parsed.epochs is None and parsed.objective is None
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"epochs": "ten"}, "epochs 'ten' is not a int"),
+        ({"mode": "bogus"}, "unknown mode 'bogus'"),
+        ({"objective": "f1"}, "unknown objective 'f1'"),
+        ({"variants": [1]}, "variants [1] is not a"),
+        ({"repeats": True}, "repeats True is not a int"),
+        ({"space": []}, "space [] is not a"),
+    ],
+)
+def test_saved_settings_of_the_wrong_kind_are_refused(change, reason):
+    values = json.loads(resolve_settings(flags(), environment={}).to_json())
+    values.update(change)
+    with pytest.raises(UsageError, match=re.escape(reason) + ".*--overwrite"):
+        StudySettings.from_json(json.dumps(values))

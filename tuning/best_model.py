@@ -12,6 +12,7 @@ import keras
 import keras_tuner as kt
 
 from tuning.analysis import Analysis
+from tuning.data import check_word_index
 from tuning.errors import UsageError
 from tuning.run_dir import RunDir
 
@@ -92,7 +93,7 @@ def load_best_model(run_dir: RunDir) -> tuple[keras.Model, dict[str, int]]:
         model = keras.saving.load_model(
             run_dir.best_model.model, compile=False, safe_mode=True
         )
-        word_index = json.loads(run_dir.best_model.vocabulary.read_text())
+        word_index = check_word_index(run_dir.best_model.vocabulary)
     except Exception as e:  # a damaged file raises any of a dozen types
         reason = (str(e).strip().splitlines() or [""])[0]
         raise UsageError(

@@ -305,13 +305,33 @@ def load_word_index(data_path: Path | None) -> dict[str, int]:
     if data_path is not None:
         local = Path(data_path).with_name(KERAS_WORD_INDEX_FILE)
         if local.is_file():
-            return json.loads(local.read_text())
+            return check_word_index(local)
     import keras
 
     return _downloaded(
         keras.datasets.imdb.get_word_index,
         f"Put {KERAS_WORD_INDEX_FILE} next to the local imdb.npz.",
     )
+
+
+def check_word_index(path: Path) -> dict[str, int]:
+    """Reads a word index: a JSON object of words and their integer ranks.
+
+    Raises:
+        DataError: naming the file, if it is anything else.
+    """
+    try:
+        words = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"Cannot read the word index {str(path)!r} ({e}).") from None
+    if not isinstance(words, dict) or not all(
+        isinstance(word, str) and type(rank) is int for word, rank in words.items()
+    ):
+        raise DataError(
+            f"{str(path)!r} is not a word index (a JSON object of words and their "
+            "integer ranks). Put the imdb_word_index.json of the data there."
+        )
+    return words
 
 
 def encode_reviews(

@@ -16,7 +16,14 @@ import re
 import numpy as np
 
 from hypermodels.variants import VARIANT_KEY
+from tuning.errors import UsageError
 from tuning.run_dir import RunDir
+
+# Keras Tuner's trial statuses, and those of a trial its oracle has ended.
+TRIAL_STATUSES = ("RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED")
+ENDED_STATUSES = ("INVALID", "STOPPED", "COMPLETED", "FAILED")
+# What a run's history must record.
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def epoch_numbers(history: dict[str, list[float]]) -> list[int]:
@@ -119,20 +126,61 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
 
 
 def load_trials(run_dir: RunDir) -> list[TrialRecord]:
-    """Reads every started trial of a run, in the order the trials started.
+    """Reads every started trial of a run, in the order the trials started,
+    checking each file against what it must contain.
 
     Returns:
         A list of `TrialRecord`; empty when no trial has started.
+
+    Raises:
+        UsageError: naming the first file that is not what this tool wrote
+            (unreadable, or readable but wrong), and the way out.
     """
     if not run_dir.oracle.is_file():
         return []
-    start_order = json.loads(run_dir.oracle.read_text())["start_order"]
-    return [_load_trial(run_dir, trial_id) for trial_id in start_order]
+    oracle = _read_json(
+        run_dir.oracle, {"start_order": list, "end_order": list, "ongoing_trials": dict}
+    )
+    ended = set(oracle["end_order"])
+    return [_load_trial(run_dir, str(t), t in ended) for t in oracle["start_order"]]
 
 
-def _load_trial(run_dir: RunDir, trial_id: str) -> TrialRecord:
-    trial = json.loads(run_dir.trial_file(trial_id).read_text())
-    values = dict(trial["hyperparameters"]["values"])
+def damaged(path, reason: str) -> UsageError:
+    """The error for a file of a run that cannot be trusted."""
+    return UsageError(
+        f"{str(path)!r} is damaged ({reason}). Pass --overwrite to start the "
+        "run afresh, or choose another --run-name."
+    )
+
+
+def _read_json(path, required: dict[str, type]) -> dict:
+    """A JSON object with `required` keys of the given types."""
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise damaged(path, str(e)) from None
+    if not isinstance(content, dict):
+        raise damaged(path, "not a JSON object")
+    for key, kind in required.items():
+        if not isinstance(content.get(key), kind):
+            raise damaged(path, f"no {kind.__name__} {key!r}")
+    return content
+
+
+def _load_trial(run_dir: RunDir, trial_id: str, ended: bool) -> TrialRecord:
+    path = run_dir.trial_file(trial_id)
+    if not path.is_file():
+        raise damaged(run_dir.oracle, f"it names trial {trial_id}, which has no {path}")
+    trial = _read_json(path, {"hyperparameters": dict, "metrics": dict, "status": str})
+    status = trial["status"]
+    if status not in TRIAL_STATUSES:
+        raise damaged(path, f"unknown status {status!r}")
+    if ended and status not in ENDED_STATUSES:
+        raise damaged(path, f"status {status}, but oracle.json says the trial ended")
+    values = trial["hyperparameters"].get("values")
+    if not isinstance(values, dict):
+        raise damaged(path, "no hyperparameter values")
+    values = dict(values)
     label = trial_label(trial_id, values)
     values.pop(VARIANT_KEY, None)
     runs = []
@@ -145,7 +193,7 @@ def _load_trial(run_dir: RunDir, trial_id: str) -> TrialRecord:
     return TrialRecord(
         trial_id=trial_id,
         label=label,
-        status=trial["status"],
+        status=status,
         hyperparameters=values,
         runs=runs,
         message=trial.get("message"),
@@ -153,18 +201,49 @@ def _load_trial(run_dir: RunDir, trial_id: str) -> TrialRecord:
 
 
 def _load_run(run_dir: RunDir, trial_id: str, repeat: int) -> RunRecord:
-    history = read_history(run_dir.history_csv(trial_id, repeat))
     record_file = run_dir.run_record(trial_id, repeat)
-    if not record_file.is_file():
+    finished = record_file.is_file()
+    # A run killed mid-write may end in a partial row; it trains again.
+    history = read_history(run_dir.history_csv(trial_id, repeat), strict=finished)
+    if not finished:
         return RunRecord(repeat, history, finished=False)
-    record = json.loads(record_file.read_text())
-    return RunRecord(repeat, history, True, record["seed"], record.get("test", {}))
+    record = _read_json(record_file, {"seed": int})
+    test = record.get("test", {})
+    if not isinstance(test, dict):
+        raise damaged(record_file, "test metrics that are not an object")
+    return RunRecord(repeat, history, True, record["seed"], test)
 
 
-def read_history(path) -> dict[str, list[float]]:
-    """Reads a Keras `CSVLogger` file into metric name -> per-epoch values."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+def read_history(path, strict: bool = True) -> dict[str, list[float]]:
+    """Reads a Keras `CSVLogger` file into metric name -> per-epoch values.
+
+    Args:
+        path: the file.
+        strict: refuse a row that is not numbers. Else keep the rows before
+            it (a run killed while it wrote). Defaults to `True`.
+
+    Raises:
+        UsageError: for a file without the history's columns, or with a
+            row that is not numbers (when `strict`).
+    """
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise damaged(path, str(e)) from None
     if not rows:
         return {"epoch": []}
-    return {name: [float(row[name]) for row in rows] for name in rows[0]}
+    missing = [name for name in HISTORY_COLUMNS if name not in rows[0]]
+    if missing:
+        raise damaged(path, f"no {', '.join(missing)} column")
+    history = {name: [] for name in rows[0]}
+    for number, row in enumerate(rows, start=2):
+        try:
+            values = {name: float(row[name]) for name in history}
+        except (TypeError, ValueError):
+            if strict:
+                raise damaged(path, f"line {number} is not numbers") from None
+            break
+        for name, value in values.items():
+            history[name].append(value)
+    return history

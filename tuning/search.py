@@ -269,6 +269,10 @@ def search(args: argparse.Namespace) -> int:
         saved = None if args.overwrite else run_dir.resumed_settings()
         settings = resolve_settings(vars(args), saved, fresh_seed=_fresh_seed())
         run_dir.check_resumable(saved, settings)
+        if saved:
+            from tuning.records import load_trials
+
+            load_trials(run_dir)  # every trial's files checked before a write
         with runtime.collections_paused():
             from tuning.data import check_data_file
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 
 from tuning.errors import UsageError
 from tuning.modes import MODE_SPECIFIC, MODES
-from tuning.objective import Objective
+from tuning.objective import OBJECTIVES, Objective
 
 # The notebook's protocol.
 NUM_WORDS = 10_000
@@ -129,6 +131,7 @@ class StudySettings:
             unknown = sorted(set(values) - fields)
             if unknown:
                 raise ValueError(f"unknown settings {unknown}")
+            _check_types(values)
             values["variants"] = tuple(values.get("variants", ()))
             values["objective"] = Objective.named(values.get("objective", "?"))
             return cls(**values)
@@ -142,6 +145,47 @@ class StudySettings:
         """Names the settings (other than the backend) that differ from `other`."""
         mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
         return [k for k in mine if k != "backend" and mine[k] != theirs[k]]
+
+
+# The values a saved setting may take beyond its type.
+_CHOICES = {
+    "mode": lambda: MODES,
+    "backend": lambda: BACKENDS,
+    "objective": lambda: OBJECTIVES,
+}
+
+
+def _check_types(values: dict) -> None:
+    """Refuses saved settings whose values are not of their field's type
+    (JSON has lists for tuples, and the objective's name), or not among a
+    setting's choices.
+
+    Raises:
+        ValueError: naming the first setting that is wrong.
+    """
+    hints = typing.get_type_hints(StudySettings)
+    hints.update(variants=list[str], objective=str)
+    for name, value in values.items():
+        if not _is_a(value, hints[name]):
+            kind = getattr(hints[name], "__name__", hints[name])
+            raise ValueError(f"{name} {value!r} is not a {kind}")
+        if name in _CHOICES and value not in _CHOICES[name]():
+            raise ValueError(f"unknown {name} {value!r}")
+
+
+def _is_a(value, hint) -> bool:
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_is_a(value, argument) for argument in arguments)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return type(value) in (int, float)
+    if origin is list:
+        return isinstance(value, list) and all(_is_a(v, arguments[0]) for v in value)
+    if hint is int:
+        return type(value) is int  # not a bool
+    return isinstance(value, origin or hint)
 
 
 def _all_variants() -> tuple[str, ...]:
