@@ -14,7 +14,7 @@ import keras_tuner as kt
 from tuning.analysis import Analysis
 from tuning.data import check_word_index
 from tuning.errors import UsageError
-from tuning.run_dir import RunDir
+from tuning.run_dir import ModelDir, RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,6 @@ def export_best_model(
     # so that any Keras loads the file without this package.
     model = keras.Sequential.from_config(trained.get_config())
     model.set_weights(trained.get_weights())
-    partial = run_dir.best_model_partial
-    shutil.rmtree(partial.root, ignore_errors=True)
-    partial.root.mkdir()
     description = {
         "trial_id": best.record.trial_id,
         "label": best.label,
@@ -62,10 +59,22 @@ def export_best_model(
         "epoch": run.best_epoch,
         "value": run.metrics["objective"],
     }
-    model.save(partial.model)
-    partial.vocabulary.write_text(json.dumps(word_index))
-    partial.description.write_text(json.dumps(description, indent=2) + "\n")
-    _replace_directory(partial.root, run_dir.best_model.root)
+    partial = run_dir.best_model_partial
+    shutil.rmtree(partial.root, ignore_errors=True)
+    try:
+        _write_model(partial, model, word_index, description)
+        _replace_directory(partial.root, run_dir.best_model.root)
+    finally:  # cut short (a full disk, a kill): no part is left behind
+        shutil.rmtree(partial.root, ignore_errors=True)
+
+
+def _write_model(
+    directory: ModelDir, model: keras.Model, word_index: dict, description: dict
+) -> None:
+    directory.root.mkdir()
+    model.save(directory.model)
+    directory.vocabulary.write_text(json.dumps(word_index))
+    directory.description.write_text(json.dumps(description, indent=2) + "\n")
 
 
 def _replace_directory(new: Path, target: Path) -> None:

@@ -13,8 +13,10 @@ import tempfile
 from collections.abc import Callable
 from typing import NoReturn
 
-from tuning.errors import UsageError
+from tuning.errors import StudyStopped, UsageError
 
+# A study stopped by the machine, or in which no trial completed.
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -151,6 +153,11 @@ def run_command(
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except StudyStopped as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("Interrupted. Run the same command again to resume.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -2,8 +2,10 @@
 
 A `UsageError` is the user's to fix (a bad flag, a missing or broken data
 file): the CLI prints its message and exits with status 2, with no traceback
-and nothing written. Anything else is a bug or an environment failure and
-keeps its traceback under `--debug`.
+and nothing written. A `StudyStopped` is the machine's (a full disk, workers
+that all exited): the CLI prints its message and exits with status 1, and
+the same command resumes the study. Anything else is a bug and keeps its
+traceback under `--debug`.
 """
 
 
@@ -13,3 +15,8 @@ class UsageError(Exception):
 
 class DataError(UsageError):
     """The IMDB data cannot be found, downloaded or read."""
+
+
+class StudyStopped(Exception):
+    """The machine stopped a study that the same command resumes; the
+    message names what happened and where."""

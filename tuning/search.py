@@ -16,7 +16,6 @@ from tuning import cli, runtime
 from tuning.distributed.cluster import (
     DEFAULT_WORKER_TIMEOUT,
     ClusterOptions,
-    WorkersExited,
     check_fits_in_memory,
     listen_address,
 )
@@ -34,9 +33,6 @@ from tuning.settings import (
     resolve_settings,
 )
 
-# The exit status of a study in which no trial completed, or whose workers
-# all exited before it ended.
-EXIT_FAILED = 1
 # The largest counts accepted: past them a run would take days or more.
 MOST_EPOCHS = 10_000
 MOST_REPEATS = 100
@@ -281,13 +277,9 @@ def search(args: argparse.Namespace) -> int:
             from tuning.study import run_study
             from tuning.tables import format_table
 
-        try:
-            analysis = run_study(
-                run_dir, settings, args.overwrite, cli.verbosity(args), cluster
-            )
-        except WorkersExited as e:
-            print(f"error: {e} Run the same command to resume.", file=sys.stderr)
-            return EXIT_FAILED
+        analysis = run_study(
+            run_dir, settings, args.overwrite, cli.verbosity(args), cluster
+        )
     print(format_table(analysis))
     print(f"\nResults, histories and plots: {run_dir.root}")
     if analysis.best_trial is None:
@@ -296,7 +288,7 @@ def search(args: argparse.Namespace) -> int:
             f"are in the message column of {run_dir.results_csv}.",
             file=sys.stderr,
         )
-        return EXIT_FAILED
+        return cli.EXIT_FAILED
     return 0
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import keras
@@ -14,7 +18,7 @@ from hypermodels import SentimentHyperModel
 from tuning.analysis import Analysis, analyze_run
 from tuning.best_model import export_best_model
 from tuning.data import holdout_split, load_imdb, load_word_index
-from tuning.errors import UsageError
+from tuning.errors import StudyStopped, UsageError
 from tuning.figures import write_figures
 from tuning.modes import make_oracle
 from tuning.reports import write_report
@@ -23,7 +27,7 @@ from tuning.runtime import outliving_objects_frozen
 from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
 from tuning.tables import write_tables
-from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner
+from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner, WriteFailed
 
 if TYPE_CHECKING:
     from tuning.distributed.cluster import ClusterOptions
@@ -61,8 +65,8 @@ def run_study(
     if overwrite:
         run_dir.clear()
     tuner = _tuner(run_dir, settings, make_oracle(settings), training)
-    run_dir.write_settings(settings)
-    with outliving_objects_frozen():
+    with outliving_objects_frozen(), _stopped_by_write_errors(run_dir):
+        run_dir.write_settings(settings)
         if cluster is None:
             tuner.search(*training.arguments, **training.keywords)
         else:
@@ -97,7 +101,7 @@ def run_worker(
     oracle = make_oracle(settings)
     tuner = _tuner(run_dir, settings, oracle, training)
     tuner.oracle = connect(oracle)
-    with outliving_objects_frozen():
+    with outliving_objects_frozen(), _stopped_by_write_errors(run_dir):
         tuner.search(*training.arguments, **training.keywords)
 
 
@@ -138,6 +142,70 @@ class _Training:
             "verbose": verbose,
         }
         return cls(train, keywords, test_data)
+
+
+@contextlib.contextmanager
+def _stopped_by_write_errors(run_dir: RunDir) -> Iterator[None]:
+    """Turns a write that failed (a full disk, a directory made read-only)
+    into one line that names it, exit status 1: what finished is kept, the
+    trial it interrupted stays running, and the same command resumes.
+
+    Raises:
+        StudyStopped: for an `OSError` in the block.
+    """
+    try:
+        yield
+    except (OSError, WriteFailed) as e:
+        error = e.error if isinstance(e, WriteFailed) else e
+        _close_hdf5_files(run_dir)
+        where, reason = _what_failed(error)
+        raise StudyStopped(
+            f"Cannot write {where or str(run_dir.root)!r} ({reason}). Free space "
+            "there (or make it writable), then run the same command to resume; "
+            "what finished is kept."
+        ) from None
+
+
+# HDF5 (h5py, under Keras' weights files) puts the C library's errno and
+# file name in its message instead of the `OSError`'s attributes.
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+_HDF5_FILE = re.compile(r"filename = '([^']*)'")
+
+
+def _what_failed(error: OSError) -> tuple[str | None, str]:
+    """The file a failed write was to, if known, and why, in one line."""
+    text = str(error)
+    number = error.errno or int((_HDF5_ERRNO.search(text) or [0, 0])[1])
+    reason = os.strerror(number) if number else " ".join(text.split())[:200]
+    where = error.filename or (_HDF5_FILE.search(text) or [None, None])[1]
+    return where, reason
+
+
+def _close_hdf5_files(run_dir: RunDir) -> None:
+    """Closes the HDF5 file a failed write left open in the run (Keras
+    writes a checkpoint through one). HDF5 would flush it again as the
+    process exits, fail, and crash; emptied first, it closes. An empty
+    checkpoint is a damaged one, which the resumed trial trains again
+    (`StudyTuner`)."""
+    import h5py
+
+    open_ids = h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_ALL)
+    files = [i for i in open_ids if isinstance(i, h5py.h5f.FileID)]
+    ours = [f for f in files if run_dir.root.resolve() in _path(f).parents]
+    if not ours:
+        return
+    for file_id in ours:
+        os.ftruncate(file_id.get_vfd_handle(), 0)
+    # The datasets and groups first, then the files: a write is under way in
+    # this process only while a checkpoint is saved, so they are its.
+    for object_id in sorted(open_ids, key=lambda i: isinstance(i, h5py.h5f.FileID)):
+        with contextlib.suppress(Exception):
+            while object_id.valid:
+                object_id.close()
+
+
+def _path(file_id) -> Path:
+    return Path(file_id.name.decode()).resolve()
 
 
 def _check_split(settings: StudySettings, fit: int, held_out: int) -> None:

@@ -151,6 +151,13 @@ class StudyTuner(kt.Tuner):
         return str(self.run_dir.checkpoint(trial_id))
 
     def run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
+        try:
+            return self._run_trial(trial, *fit_args, **fit_kwargs)
+        except OSError as e:
+            raise WriteFailed(e) from e
+
+    def _run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
+        self._drop_damaged_checkpoint(trial.trial_id)
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial
             fit_kwargs = {**fit_kwargs, "epochs": hp.values["tuner/epochs"]}
@@ -185,6 +192,23 @@ class StudyTuner(kt.Tuner):
             else history
             for k, history in enumerate(finished)
         ]
+
+    def _drop_damaged_checkpoint(self, trial_id: str) -> None:
+        """Starts a trial's runs afresh when its checkpoint cannot be read
+        (a write cut short by a full disk or a kill): the finished runs'
+        best weights are lost with it, so they train again too."""
+        import h5py
+
+        path = self.run_dir.checkpoint(trial_id)
+        if not path.exists():
+            return
+        try:
+            h5py.File(path, "r").close()
+        except OSError:
+            logger.warning("%s is damaged: trial %s trains again.", path, trial_id)
+            path.unlink()
+            for repeat in range(self.settings.repeats):
+                self.run_dir.run_record(trial_id, repeat).unlink(missing_ok=True)
 
     def _finished_run(self, trial_id: str, repeat: int):
         """The history of a run that finished before the search was interrupted."""
@@ -263,6 +287,21 @@ class StudyTuner(kt.Tuner):
 
 class _TooManyFailures(Exception):
     """Ends a search whose trials keep failing."""
+
+
+class WriteFailed(kt.errors.FatalError):
+    """An `OSError` while a trial trained (a full disk, say): a fault of the
+    machine, not of the trial's hyperparameters. Keras Tuner lets a
+    `FatalError` end the search instead of recording the trial as failed,
+    so the trial stays running and a resumed search trains it again.
+
+    Args:
+        error: the `OSError`.
+    """
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _forget_ended_trials(oracle: kt.Oracle) -> None:

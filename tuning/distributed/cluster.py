@@ -11,7 +11,7 @@ import dataclasses
 import os
 import socket
 
-from tuning.errors import UsageError
+from tuning.errors import StudyStopped, UsageError
 from tuning.run_dir import RunDir
 
 DEFAULT_HOST = "127.0.0.1"
@@ -27,7 +27,7 @@ WORKER_MEMORY_BYTES = int(1.3 * 2**30)
 CHIEF_MEMORY_BYTES = int(1.0 * 2**30)
 
 
-class WorkersExited(RuntimeError):
+class WorkersExited(StudyStopped):
     """Every worker started here exited while trials were left."""
 
 

@@ -127,7 +127,8 @@ class LocalWorkers:
                 raise WorkersExited(
                     f"Every worker exited before the search ended; the last, "
                     f"{worker_id}, with status {status}. See its log, "
-                    f"{self.run_dir.worker_log(worker_id)}."
+                    f"{self.run_dir.worker_log(worker_id)}. Run the same command "
+                    "to resume."
                 )
         return bool(self.processes) or not self.count
 
