@@ -13,6 +13,10 @@ the run directory for a moment to send a signal. The faults:
   (SIGCONT) or kills the process.
 - `kill-after-trials N`: a chief: SIGKILL once its workers have ended N
   trials.
+- `signal-at-epoch SIGNAL N TRIAL HOW`: send SIGINT or SIGTERM (`INT`,
+  `TERM`) as epoch N (1-based) of trial TRIAL begins; `raised` lets its
+  `KeyboardInterrupt` go, `swallowed` catches it, as NumPy does while it
+  converts a JAX result (`tuning.stopping`).
 
 The fault is installed once the command has chosen its backend
 (`tuning.runtime.prepare`), so that the command loads Keras as it would.
@@ -87,11 +91,37 @@ def _after_trials(count: str) -> None:
     chief._Servicer.EndTrial = end_trial_then_kill
 
 
+def _signal_at_epoch(name: str, epoch: str, trial_id: str, how: str) -> None:
+    import keras
+
+    from tuning.tuner import StudyTuner
+
+    callbacks = StudyTuner._callbacks
+
+    def send(e, logs):
+        if e + 1 != int(epoch):
+            return
+        try:
+            _signal_self(getattr(signal, f"SIG{name}"))
+        except KeyboardInterrupt:
+            if how == "raised":
+                raise
+
+    def callbacks_with_fault(self, trial, repeat):
+        found = callbacks(self, trial, repeat)
+        if trial.trial_id == trial_id:
+            found.insert(0, keras.callbacks.LambdaCallback(on_epoch_begin=send))
+        return found
+
+    StudyTuner._callbacks = callbacks_with_fault
+
+
 FAULTS = {
     "kill-after-run": _after_run,
     "kill-at-epoch": _at_epoch(signal.SIGKILL),
     "stop-at-epoch": _at_epoch(signal.SIGSTOP),
     "kill-after-trials": _after_trials,
+    "signal-at-epoch": _signal_at_epoch,
 }
 
 

@@ -13,6 +13,7 @@ import time
 
 import keras
 
+from tuning import stopping
 from tuning.objective import Objective
 
 
@@ -112,6 +113,18 @@ class EpochScalarLogger(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for writer in self.writers.values():
             writer.close()
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """Stops training at the end of the epoch in which a SIGINT or SIGTERM
+    arrived, even where a library swallowed its `KeyboardInterrupt`
+    (`tuning.stopping`): the epoch's history row is written, and the trial,
+    unfinished, trains again when the study resumes."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        stop = stopping.requested()
+        if stop is not None:
+            raise stop
 
 
 class StopOnNaN(keras.callbacks.Callback):

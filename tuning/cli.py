@@ -11,14 +11,16 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable
+from signal import SIGINT
 from typing import NoReturn
 
+from tuning import stopping
 from tuning.errors import StudyStopped, UsageError
 
 # A study stopped by the machine, or in which no trial completed.
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 128 + SIGINT
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -147,7 +149,12 @@ def run_command(
     level = logging.WARNING if args.quiet else logging.INFO
     logging.getLogger("tuning").setLevel(logging.DEBUG if args.debug else level)
     try:
-        return command(args)
+        with stopping.stop_requests():
+            status = command(args)
+            stop = stopping.requested()
+        if stop is not None and status == 0:  # asked for, and lost: see stopping
+            raise stop
+        return status
     except UsageError as e:
         if args.debug:
             raise
@@ -158,9 +165,11 @@ def run_command(
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("Interrupted. Run the same command again to resume.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        stop = e if isinstance(e, stopping.StopRequested) else None
+        what = "Terminated" if stop and stop.signal_number != SIGINT else "Interrupted"
+        print(f"{what}. Run the same command again to resume.", file=sys.stderr)
+        return stop.exit_status if stop else EXIT_INTERRUPTED
 
 
 def exit_process(status: int) -> NoReturn:

@@ -12,7 +12,12 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src import config as kt_config
 
-from tuning.callbacks import EpochScalarLogger, HParamsLogger, StopOnNaN
+from tuning.callbacks import (
+    EpochScalarLogger,
+    HParamsLogger,
+    StopOnNaN,
+    StopOnRequest,
+)
 from tuning.records import failure_reason, read_history, trial_label
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.settings import StudySettings
@@ -265,6 +270,7 @@ class StudyTuner(kt.Tuner):
                 session_name=board_dir.relative_to(self.run_dir.tensorboard).as_posix(),
                 objective=objective,
             ),
+            StopOnRequest(),  # after the epoch is logged
         ]
         if self.settings.early_stopping:
             callbacks.append(
