@@ -193,6 +193,16 @@ def test_the_grid_on_two_workers_runs_each_variant_once(imdb_path, tmp_path):
     # Both workers took part, each in its own process, and logged there.
     logs = [(run_dir / "workers" / f"worker-{i}.log") for i in (0, 1)]
     assert all("Data:" in log.read_text() for log in logs)
+    # A finished search reloads as finished: nothing running, nothing retrained.
+    assert oracle_state(run_dir)["ongoing_trials"] == {}
+    again = subprocess.run(
+        [sys.executable, "-m", "tuning.search", *argv, "--logdir", str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, env=USER_ENV,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "-1 waiting" not in again.stdout + again.stderr
+    assert oracle_state(run_dir)["ongoing_trials"] == {}
+    assert_every_trial_completed_once(run_dir, 9)
 
 
 @pytest.mark.slow
@@ -237,6 +247,49 @@ def test_readme_commands_survive_a_worker_killed_mid_trial(
     assert_every_trial_completed_once(run_dir, 3)
     assert history_rows(run_dir, "0") == 2  # trained whole by the survivor
     assert "trial 0 goes to the next worker" in (tmp_path / "chief.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_worker_that_outlives_its_chief_ends_with_one_line(
+    imdb_path, tmp_path, processes
+):
+    run_dir = tmp_path / "random"
+    chief, worker_command = readme_commands(tmp_path, imdb_path)
+    start_chief(chief + ["--worker-timeout", TIMEOUT], run_dir, processes)
+    # Stopped in trial 0 until its chief has given the trial away and ended.
+    late_command = with_fault(["stop-at-epoch", "1", "0"], worker_command)
+    late = start(late_command + ["--chief-timeout", TIMEOUT], tmp_path / "late.log")
+    processes.append(late)
+    until_stopped(late)
+    processes.append(start(worker_command, tmp_path / "other.log"))
+    assert processes[0].wait(timeout=GIVE_UP_SECONDS) == 0
+    assert_every_trial_completed_once(run_dir, 3)
+
+    late.send_signal(signal.SIGCONT)
+    assert late.wait(timeout=GIVE_UP_SECONDS) == 1
+    last = (tmp_path / "late.log").read_text().strip().splitlines()[-1]
+    assert last.startswith("error: No chief answered at 127.0.0.1:") and "5 s" in last
+
+
+@pytest.mark.slow
+def test_a_second_worker_with_a_live_workers_id_is_refused(
+    imdb_path, tmp_path, processes, capsys
+):
+    run_dir = tmp_path / "random"
+    chief, worker_command = readme_commands(tmp_path, imdb_path)
+    start_chief(chief, run_dir, processes)
+    first = start(worker_command + ["--id", "w1"], tmp_path / "w1.log")
+    processes.append(first)
+    wait_for(
+        lambda: "w1" in oracle_state(run_dir)["ongoing_trials"], "w1's first trial"
+    )
+    assert worker.main([str(run_dir), "--id", "w1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "worker id w1 is in use by a live worker" in err[0]
+    assert processes[0].wait(timeout=GIVE_UP_SECONDS) == 0
+    assert first.wait(timeout=GIVE_UP_SECONDS) == 0
+    assert "Result dropped" not in (tmp_path / "w1.log").read_text()
+    assert_every_trial_completed_once(run_dir, 3)
 
 
 @pytest.mark.slow

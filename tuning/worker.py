@@ -18,6 +18,7 @@ import socket
 import sys
 
 from tuning import cli, runtime
+from tuning.distributed.cluster import DEFAULT_WORKER_TIMEOUT
 from tuning.errors import UsageError
 from tuning.run_dir import RunDir
 
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on these CPU cores only, e.g. 0,1 (default: all)",
     )
     parser.add_argument(
+        "--chief-timeout",
+        type=cli.positive_int_up_to(86_400),
+        default=DEFAULT_WORKER_TIMEOUT,
+        metavar="SECONDS",
+        help="end with one line when no chief answers this long (default "
+        f"{DEFAULT_WORKER_TIMEOUT}, what a chief waits for a silent worker)",
+    )
+    parser.add_argument(
         "--exit-with-parent", action="store_true", help=argparse.SUPPRESS
     )
     cli.add_common_flags(parser)
@@ -127,7 +136,9 @@ def work(args: argparse.Namespace) -> int:
     run_worker(
         run_dir,
         settings,
-        lambda oracle: ChiefClient(oracle, connection, name, address),
+        lambda oracle: ChiefClient(
+            oracle, connection, name, address, args.chief_timeout
+        ),
         cli.verbosity(args),
     )
     return 0

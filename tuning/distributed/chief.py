@@ -40,6 +40,7 @@ from keras_tuner.src.distribute import oracle_chief
 from tuning.distributed.cluster import cannot_listen
 from tuning.distributed.connection import (
     HEARTBEAT_METHOD,
+    INSTANCE_KEY,
     SECRET_KEY,
     WORKER_KEY,
     ChiefConnection,
@@ -55,6 +56,9 @@ TrialStatus = kt.engine.trial.TrialStatus
 
 # Seconds between the chief's checks of liveness and progress.
 POLL_SECONDS = 0.5
+# A worker that called this recently is live: another process may not take
+# its id (a worker calls every 2 s).
+LIVE_SECONDS = 10.0
 # Threads answering calls: heartbeats must not queue behind a slow oracle
 # call (a Bayesian fit), which the oracle lock serializes anyway.
 SERVER_THREADS = 8
@@ -103,6 +107,7 @@ class Chief:
         self.lock = threading.Lock()
         self.started = time.monotonic()
         self.last_seen: dict[str, float] = {}
+        self.instances: dict[str, tuple[str | None, float]] = {}
         self.ended_at_start = _ended(oracle)
         self.servicer = _Servicer(oracle, self.lock)
         self.server: grpc.Server | None = None
@@ -212,8 +217,17 @@ class Chief:
                 return
             time.sleep(POLL_SECONDS)
 
-    def _seen(self, worker: str) -> None:
-        self.last_seen[worker] = time.monotonic()
+    def _seen(self, worker: str, instance: str | None) -> bool:
+        """Notes a call from `worker`; `False` to refuse it, when another
+        process calls with that worker id and the one that had it is live
+        (called in the last `LIVE_SECONDS`)."""
+        now = time.monotonic()
+        previous = self.instances.get(worker)
+        if previous and previous[0] != instance and now - previous[1] < LIVE_SECONDS:
+            return False
+        self.instances[worker] = (instance, now)
+        self.last_seen[worker] = now
+        return True
 
     def _adopt_running_trials(self) -> None:
         """Gives the trials a killed chief left running back to their workers.
@@ -305,9 +319,10 @@ class _Servicer(oracle_chief.OracleServicer):
 
 
 class _Gatekeeper(grpc.ServerInterceptor):
-    """Refuses calls without the run's secret; notes who called."""
+    """Refuses calls without the run's secret, and a second live process
+    with a worker's id; notes who called."""
 
-    def __init__(self, secret: str, seen: Callable[[str], None]):
+    def __init__(self, secret: str, seen: Callable[[str, str | None], bool]):
         self.secret = secret.encode()
         self.seen = seen
 
@@ -317,8 +332,8 @@ class _Gatekeeper(grpc.ServerInterceptor):
         if not hmac.compare_digest(given, self.secret):
             return _REFUSED
         worker = metadata_value(metadata, WORKER_KEY)
-        if worker:
-            self.seen(worker)
+        if worker and not self.seen(worker, metadata_value(metadata, INSTANCE_KEY)):
+            return _ID_IN_USE
         return continuation(details)
 
 
@@ -330,6 +345,18 @@ def _refuse(request, context):
 
 
 _REFUSED = grpc.unary_unary_rpc_method_handler(_refuse)
+
+
+def _refuse_id_in_use(request, context):
+    worker = metadata_value(context.invocation_metadata(), WORKER_KEY)
+    context.abort(
+        grpc.StatusCode.ALREADY_EXISTS,
+        f"worker id {worker} is in use by a live worker of this run. Pass "
+        "another --id, or stop the other worker first.",
+    )
+
+
+_ID_IN_USE = grpc.unary_unary_rpc_method_handler(_refuse_id_in_use)
 
 
 def _heartbeat_handler() -> grpc.GenericRpcHandler:

@@ -15,6 +15,7 @@ import collections
 import dataclasses
 import json
 import os
+import secrets
 import socket
 
 import grpc
@@ -25,6 +26,9 @@ from tuning.run_dir import RunDir, atomic_file
 # gRPC metadata keys (lower case, as gRPC requires).
 SECRET_KEY = "imdb-tune-secret"
 WORKER_KEY = "imdb-tune-worker"
+# Which process carries a worker id: a second live one is refused.
+INSTANCE_KEY = "imdb-tune-instance"
+_INSTANCE = secrets.token_hex(8)
 # The liveness call, served beside Keras Tuner's `Oracle` service. Its
 # request and response are empty: the metadata says who is alive.
 HEARTBEAT_METHOD = "/imdb_tune.Chief/Heartbeat"
@@ -78,7 +82,11 @@ class ChiefConnection:
         """A channel to the chief whose every call carries the secret and
         `worker_id`; `address` overrides the recorded one."""
         channel = grpc.insecure_channel(address or self.address, CHANNEL_OPTIONS)
-        metadata = ((SECRET_KEY, self.secret), (WORKER_KEY, worker_id))
+        metadata = (
+            (SECRET_KEY, self.secret),
+            (WORKER_KEY, worker_id),
+            (INSTANCE_KEY, _INSTANCE),
+        )
         return grpc.intercept_channel(channel, _Credentials(metadata))
 
 
@@ -98,6 +106,8 @@ def check_contact(channel: grpc.Channel, address: str, run: str) -> None:
                 f"The chief at {address} serves another run: it refused the "
                 f"secret of {run}. Point --chief at the chief of {run}."
             ) from None
+        if e.code() == grpc.StatusCode.ALREADY_EXISTS:
+            raise UsageError(f"The chief at {address} refused: {e.details()}") from None
         raise UsageError(
             f"Cannot reach the chief at {address} ({e.code().name.lower()}). "
             f"Start the chief of {run} first, or pass its --chief HOST:PORT."
@@ -139,9 +149,9 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class _CallDetails(
+class CallDetails(
     collections.namedtuple(
-        "_CallDetails",
+        "CallDetails",
         (
             "method",
             "timeout",
@@ -163,7 +173,7 @@ class _Credentials(grpc.UnaryUnaryClientInterceptor):
         self.metadata = metadata
 
     def intercept_unary_unary(self, continuation, details, request):
-        details = _CallDetails(
+        details = CallDetails(
             details.method,
             details.timeout,
             (*(details.metadata or ()), *self.metadata),
