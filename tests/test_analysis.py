@@ -36,10 +36,12 @@ def test_a_clearly_better_trial_is_better_with_its_interval():
     assert analysis.trials[0].comparison is None  # the reference
 
 
-def test_an_equal_trial_is_not_distinguishable():
-    result = analysed_pair(0.0).trials[1].comparison
-    assert result.verdict == "not distinguishable"
-    assert result.ci_low < 0 < result.ci_high
+def test_an_equal_trial_is_equivalent_within_a_wide_enough_margin():
+    result = analysed_pair(0.0, margin=0.02).trials[1].comparison
+    assert result.verdict == "equivalent"
+    assert -0.02 < result.ci_low < 0 < result.ci_high < 0.02
+    narrow = analysed_pair(0.0, margin=0.001).trials[1].comparison
+    assert narrow.verdict == "undecided" and narrow.repeats_needed > 5
 
 
 def test_a_loss_objective_calls_the_lower_loss_better():
@@ -89,7 +91,8 @@ def test_results_carry_mean_interval_and_the_identical_pair_is_not_told_apart(
         assert low < float(row["objective_mean"]) < high
     pair = results["64 Units"]
     assert pair["reference"] == "Baseline"
-    assert pair["verdict"] == "not distinguishable"
+    assert pair["verdict"] in ("undecided", "equivalent")
+    assert pair["margin"] == "0.005"
     assert float(pair["difference_ci_low"]) < 0 < float(pair["difference_ci_high"])
     report = (noise_pair / "report.md").read_text()
     assert "Compared with **Baseline**" in report and "no winner is named" in report

@@ -212,8 +212,20 @@ def test_the_grid_on_two_workers_runs_each_variant_once(imdb_path, tmp_path):
         ["--mode", "random", "--max-trials", "3", "--repeats", "2"],
         ["--mode", "bayesian", "--max-trials", "3"],
         ["--mode", "hyperband"],
+        [
+            "--mode",
+            "grid",
+            "--variants",
+            "Baseline,64 Units,Dropout",
+            "--repeats",
+            "auto",
+            "--max-repeats",
+            "5",
+            "--margin",
+            "0.0001",
+        ],
     ],
-    ids=["random-repeats", "bayesian", "hyperband"],
+    ids=["random-repeats", "bayesian", "hyperband", "grid-repeats-auto"],
 )
 def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path):
     argv = [*mode_flags, "--workers", "2", *SMALL, "--seed", "1"]
@@ -222,8 +234,11 @@ def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path):
     run_dir = tmp_path / mode_flags[1]
     statuses = trial_statuses(run_dir)
     assert_every_trial_completed_once(run_dir, len(statuses))
-    if "--repeats" in mode_flags:
+    if "--repeats" in mode_flags and "auto" not in mode_flags:
         assert len(list(run_dir.glob("trial_*/repeat_*.json"))) == 3 * 2
+    if "auto" in mode_flags:  # two rounds of three trials, one run each
+        assert len(statuses) == 6
+        assert len(list(run_dir.glob("trial_*/repeat_*.json"))) == 8 + 5 + 5
 
 
 @pytest.mark.slow

@@ -79,7 +79,12 @@ def test_the_comparison_figure_shows_the_objective_and_shades_the_reference():
     assert all(low < mean < high for low, mean, high in bounds)
     axes = draw_intervals(intervals, trial_colors(intervals.labels)).axes[0]
     assert [t.get_text() for t in axes.get_yticklabels()] == ["A", "B"]
-    assert len(axes.patches) == 1  # the reference's shaded interval
+    # The reference's interval, and its mean plus or minus the margin.
+    assert len(axes.patches) == 2
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == [
+        "A 95% CI",
+        "A ± margin 0.01",
+    ]
     assert axes.get_title() == "Mean and 95% interval over runs"
     assert "validation loss" in axes.get_xlabel()
 

@@ -26,7 +26,7 @@ def test_with_one_run_the_report_quotes_the_noise_yardstick():
         fabricated_trial("64 Units", [0.83, 0.81]),
     ]
     analysis = analyze(trials, StudySettings(seed=1, reference="Baseline"))
-    assert analysis.trials[1].comparison.verdict == "no verdict (1 repeat)"
+    assert analysis.trials[1].comparison.verdict == "no verdict (1 run)"
     text = "\n".join(study_summary(analysis))
     assert 'Baseline and "64 Units"' in text and "differ by -0.0100" in text
 
@@ -57,4 +57,4 @@ def test_with_one_run_what_cannot_be_estimated_is_left_blank(tmp_path):
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     # trial, runs, mean, its interval, difference, its interval, P(A>B), verdict
     assert cells[3] == "" and cells[5] == "" and cells[6] == ""
-    assert cells[4] == "-0.0100" and cells[7] == "no verdict (1 repeat)"
+    assert cells[4] == "-0.0100" and cells[7] == "no verdict (1 run)"

@@ -49,6 +49,18 @@ NAMES = [v.name for v in VARIANTS]
             "leaves 0 to train on and 300 to validate on",
         ),
         (["--validation-split", "0.5", "--limit", "1"], "leaves 1 to train on and 0"),
+        (["--margin", "0"], "--margin: expected a positive number, received '0'"),
+        (["--margin", "-0.01"], "expected a positive number, received '-0.01'"),
+        (["--margin", "nan"], "expected a positive number, received 'nan'"),
+        (["--margin", "inf"], "expected a positive number, received 'inf'"),
+        (["--margin", "a lot"], "expected a positive number"),
+        (["--repeats", "auto", "--max-repeats", "2"], "expected at least 3"),
+        (["--repeats", "auto", "--max-repeats", "101"], "up to 100"),
+        (["--max-repeats", "10"], "--max-repeats applies to --repeats auto only"),
+        (
+            ["--mode", "random", "--repeats", "auto"],
+            "--repeats auto needs a reference fixed before the runs",
+        ),
     ],
 )
 def test_bad_input_is_one_line_status_2_nothing_written(

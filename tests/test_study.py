@@ -145,3 +145,52 @@ def test_one_ctrl_c_or_sigterm_stops_the_study_within_the_epoch(
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     results = read_csv(run_dir.results_csv)
     assert [(r["status"], r["epochs"]) for r in results] == [("COMPLETED", "3")] * 2
+
+
+def auto_argv(imdb_path, logdir):
+    """Three variants in rounds with a margin too narrow to settle any
+    comparison: every round up to 5 runs a trial is trained."""
+    argv = ["--variants", "Baseline,64 Units,Dropout", "--repeats", "auto"]
+    argv += ["--max-repeats", "5", "--margin", "0.0001", "--epochs", "1"]
+    return argv + ["--limit", "300", "--seed", "4", "--data", str(imdb_path)]
+
+
+@pytest.mark.slow
+def test_repeats_auto_trains_in_rounds_and_a_killed_study_goes_on(
+    imdb_path, tmp_path, capsys
+):
+    whole = tmp_path / "whole"
+    status, _ = run_search(auto_argv(imdb_path, whole), whole, capsys)
+    assert status == 0
+    run_dir = RunDir(whole / "grid")
+    runs = read_csv(run_dir.runs_csv)
+    counts = {label: sum(r["label"] == label for r in runs) for label in
+              ("Baseline", "64 Units", "Dropout")}  # fmt: skip
+    # Trials 3 then 5 runs; the reference, in both comparisons, sqrt(2) times.
+    assert counts == {"Baseline": 8, "64 Units": 5, "Dropout": 5}
+    assert [r["round"] for r in runs if r["label"] == "Dropout"] == [
+        "1", "1", "1", "2", "2",
+    ]  # fmt: skip
+    results = {r["label"]: r for r in read_csv(run_dir.results_csv)}
+    assert results["Dropout"]["verdict"] == "undecided"
+    assert results["Dropout"]["margin"] == "0.0001"
+    report = run_dir.report.read_text()
+    assert "Dropout (5 runs; more than 1000 runs per trial would decide it)" in report
+    assert "Rounds (`--repeats auto`, up to 5 runs a trial)" in report
+
+    # The same study killed after a run of its second round, then resumed.
+    killed = tmp_path / "killed"
+    argv = [*auto_argv(imdb_path, killed), "--logdir", str(killed), "-q"]
+    stopped = run_with_fault(["kill-after-run", "3"], "tuning.search", argv)
+    assert stopped.returncode == -9, stopped.stderr[-2000:]
+    again = RunDir(killed / "grid")
+    finished = {
+        path: path.stat().st_mtime_ns for path in again.root.glob("trial_*/repeat_*")
+    }
+    status, _ = run_search(auto_argv(imdb_path, killed), killed, capsys)
+    assert status == 0
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished  # none again
+    resumed = read_csv(again.runs_csv)
+    assert [(r["label"], r["repeat"], r["seed"], r["round"]) for r in resumed] == [
+        (r["label"], r["repeat"], r["seed"], r["round"]) for r in runs
+    ]

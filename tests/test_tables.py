@@ -51,7 +51,7 @@ def test_run_rows_give_each_finished_run_its_seed_and_metrics():
     trial = fabricated_trial("A", [0.70, 0.85, 0.80], shifts=[0.0, 0.01])
     unfinished = RunRecord(2, fabricated_history([0.9]), finished=False)
     trial = TrialRecord("A", "A", "RUNNING", {}, [*trial.runs, unfinished])
-    rows = run_rows(first_trial(trial)[0])
+    rows = run_rows(*first_trial(trial))
     assert [(r["repeat"], r["seed"]) for r in rows] == [(0, 1), (1, 2)]
     assert rows[1]["best_val_accuracy"] == pytest.approx(0.86)
     assert rows[1]["best_epoch"] == 2 and rows[1]["final_val_accuracy"] == 0.81

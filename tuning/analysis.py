@@ -14,6 +14,7 @@ import dataclasses
 from tuning import verdicts
 from tuning.objective import Objective
 from tuning.records import RunRecord, TrialRecord, epoch_numbers, load_trials
+from tuning.rounds import Schedule
 from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
 
@@ -44,6 +45,7 @@ class RunResult:
     metrics: dict[str, float]
     best_epoch: int
     test: dict[str, float]
+    trial_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +63,8 @@ class TrialResult:
         summaries: each of `RUN_METRICS` over `runs`; empty without any.
         comparison: its comparison with the reference, or `None` (the
             reference itself, or a trial not compared).
+        look: the look (`tuning.rounds`) its comparison was made at: its
+            runs then, against the reference's runs then.
     """
 
     record: TrialRecord
@@ -70,6 +74,13 @@ class TrialResult:
     runs: list[RunResult]
     summaries: dict[str, verdicts.Summary]
     comparison: verdicts.Comparison | None = None
+    look: int | None = None
+
+    @property
+    def decided_in(self) -> int | None:
+        """The round whose runs decided its comparison, if decided."""
+        decided = self.comparison and self.comparison.verdict in verdicts.DECIDED
+        return self.look if decided else None
 
     @property
     def label(self) -> str:
@@ -93,11 +104,14 @@ class Analysis:
         trials: every started trial, in start order.
         reference: the label every other completed trial is compared
             with, or `None` when no trial completed a run.
+        schedule: the runs at each look and the level of each comparison,
+            or `None` when nothing was compared.
     """
 
     settings: StudySettings
     trials: list[TrialResult]
     reference: str | None
+    schedule: Schedule | None = None
 
     @property
     def objective(self) -> Objective:
@@ -118,6 +132,17 @@ class Analysis:
         (Keras Tuner's score), or `None`."""
         return _best_completed(self.trials, self.objective)
 
+    def open_at(self, look: int) -> set[str]:
+        """The trials whose comparison was still undecided at `look`, the
+        schedule's last excepted: those the next round trains."""
+        if self.schedule is None or look >= self.schedule.looks:
+            return set()
+        return {
+            t.label
+            for t in self.compared
+            if t.look == look and t.comparison.verdict not in verdicts.DECIDED
+        }
+
     def top(self, count: int) -> list[TrialResult]:
         """The trained trials; past `count`, the `count` best by the mean
         curve's best objective, best first."""
@@ -137,27 +162,78 @@ def analyze_run(run_dir: RunDir, settings: StudySettings) -> Analysis:
 
 
 def analyze(records: list[TrialRecord], settings: StudySettings) -> Analysis:
-    """Analyses `records` under `settings.objective`."""
-    trials = [_trial_result(record, settings.objective) for record in records]
+    """Analyses `records` under `settings.objective`: a variant's trials of
+    every round of `--repeats auto` as one."""
+    trials = [_trial_result(r, settings.objective) for r in _by_label(records)]
     reference = _reference(trials, settings)
     completed = [t for t in trials if t.record.status == COMPLETED and t.runs]
-    if reference not in {t.label for t in completed}:
+    baseline = next((t for t in completed if t.label == reference), None)
+    if baseline is None:
         return Analysis(settings, trials, reference)
-    baseline = _objective_values(next(t for t in completed if t.label == reference))
     others = [t for t in completed if t.label != reference]
-    compared = {
-        t.label: verdicts.compare(
-            _objective_values(t), baseline, settings.objective, len(others)
-        )
-        for t in others
-    }
+    # A grid's comparisons are planned with its variants; a wider search's
+    # are those of the trials it completed.
+    planned = len(settings.variants) - 1 if settings.reference else len(others)
+    schedule = settings.schedule(planned)
+    compared = {t.label: _compare(t, baseline, settings, schedule) for t in others}
     trials = [
-        dataclasses.replace(t, comparison=compared[t.label])
-        if t.label in compared
+        dataclasses.replace(
+            t, comparison=compared[t.label][0], look=compared[t.label][1]
+        )
+        if compared.get(t.label)
         else t
         for t in trials
     ]
-    return Analysis(settings, trials, reference)
+    return Analysis(settings, trials, reference, schedule)
+
+
+def _compare(
+    trial: TrialResult, reference: TrialResult, settings: StudySettings, schedule
+) -> tuple[verdicts.Comparison, int] | None:
+    """The trial's comparison at its last look, on the runs of that look:
+    its first runs and the reference's then (`None` before a look)."""
+    values, baseline = _objective_values(trial), _objective_values(reference)
+    look = 1
+    if settings.max_repeats:
+        reached = [i for i, n in enumerate(schedule.trial_runs, 1) if n <= len(values)]
+        if not reached:
+            return None
+        look = reached[-1]
+        if len(baseline) < schedule.reference_runs[look - 1]:
+            return None
+        values = values[: schedule.trial_runs[look - 1]]
+        baseline = baseline[: schedule.reference_runs[look - 1]]
+    comparison = verdicts.compare(
+        values,
+        baseline,
+        settings.objective,
+        settings.margin,
+        schedule.alpha,
+        schedule.reference_share,
+    )
+    return comparison, look
+
+
+def _by_label(records: list[TrialRecord]) -> list[TrialRecord]:
+    """One record per label: the trials of a variant's rounds merged, in
+    the order their first trial started."""
+    groups: dict[str, list[TrialRecord]] = {}
+    for record in records:
+        groups.setdefault(record.label, []).append(record)
+    return [_merged(group) for group in groups.values()]
+
+
+def _merged(group: list[TrialRecord]) -> TrialRecord:
+    if len(group) == 1:
+        return group[0]
+    statuses = [r.status for r in group]
+    unfinished = [s for s in statuses if s != COMPLETED]
+    return dataclasses.replace(
+        group[0],
+        status=unfinished[0] if unfinished else COMPLETED,
+        runs=sorted((run for r in group for run in r.runs), key=lambda r: r.repeat),
+        message=next((r.message for r in group if r.message), None),
+    )
 
 
 def run_result(run: RunRecord, objective: Objective) -> RunResult:
@@ -177,6 +253,7 @@ def run_result(run: RunRecord, objective: Objective) -> RunResult:
         },
         best_epoch=epoch_numbers(history)[best],
         test=run.test,
+        trial_id=run.trial_id,
     )
 
 

@@ -38,7 +38,8 @@ def export_best_model(
         return
     objective = analysis.objective
     run = best.runs[objective.best_index([r.metrics["objective"] for r in best.runs])]
-    trial = tuner.oracle.get_trial(best.record.trial_id)
+    # With --repeats auto, the trial of the round that trained that run.
+    trial = tuner.oracle.get_trial(run.trial_id or best.record.trial_id)
     with warnings.catch_warnings():
         # The checkpoint holds the trained optimizer's state, which a freshly
         # built model has no variables for yet; only the weights matter here.

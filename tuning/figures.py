@@ -69,6 +69,7 @@ class Intervals(NamedTuple):
     lows: list[float]
     highs: list[float]
     reference: str | None
+    margin: float | None = None
 
 
 class Panel(NamedTuple):
@@ -106,6 +107,7 @@ def comparison_intervals(analysis: Analysis, trials: list[TrialResult]) -> Inter
         [s.ci_low for _, s in summaries],
         [s.ci_high for _, s in summaries],
         analysis.reference,
+        analysis.settings.margin if analysis.settings.repeats > 1 else None,
     )
 
 
@@ -192,7 +194,10 @@ def draw_panels(panels: list[Panel], metric: str, colors: dict, subtitle: str = 
 
 def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
     """One row per trial: its mean as a dot and its 95% interval as whiskers,
-    the reference's interval shaded across the figure; returns the Figure."""
+    the reference's interval shaded across the figure and, where trials were
+    compared, the reference's mean plus or minus the margin hatched (a trial
+    inside it by its comparison's interval is equivalent); returns the
+    Figure."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 1.5 + 0.45 * len(intervals.labels)))
@@ -209,6 +214,11 @@ def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
     ):
         if label == intervals.reference and not math.isnan(low):
             axes.axvspan(low, high, color="grey", alpha=0.2, label=f"{label} 95% CI")
+        if label == intervals.reference and intervals.margin:
+            band = (mean - intervals.margin, mean + intervals.margin)
+            axes.axvspan(*band, fill=False, hatch="//", edgecolor="tab:green",
+                         linewidth=0, alpha=0.5,
+                         label=f"{label} ± margin {intervals.margin:g}")  # fmt: skip
         if not math.isnan(low):
             axes.hlines(row, low, high, color=colors[label], linewidth=2)
         axes.plot(mean, row, "o", color=colors[label], markersize=7)
@@ -222,10 +232,7 @@ def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
         axes.set_xlabel(f"Best {name}")
         axes.set_title("Each trial's one run (no interval: run with --repeats)")
     axes.grid(alpha=0.3, axis="x")
-    if intervals.reference is not None and any(
-        label == intervals.reference and not math.isnan(low)
-        for label, low in zip(intervals.labels, intervals.lows, strict=True)
-    ):
+    if axes.get_legend_handles_labels()[0]:
         axes.legend(loc="best", fontsize="small")
     figure.suptitle(subtitle, fontsize="small")
     return figure

@@ -28,35 +28,51 @@ class Mode:
         name: the `--mode` value.
         summary: what it searches, for `--help` and README.
         uses: the `MODE_SPECIFIC` settings it reads.
-        make_oracle: builds its Keras Tuner oracle from the settings and
-            the `keras_tuner.Objective`.
+        make_oracle: builds its Keras Tuner oracle from the settings, the
+            `keras_tuner.Objective`, and the variants still undecided after
+            a look (for `--repeats auto`).
     """
 
     name: str
     summary: str
     uses: frozenset[str]
-    make_oracle: Callable[[StudySettings, object], object]
+    make_oracle: Callable[[StudySettings, object, OpenAfter | None], object]
 
 
-def make_oracle(settings: StudySettings):
-    """The Keras Tuner oracle of `settings.mode`, optimizing `settings.objective`."""
+# The variants whose comparison is still undecided after a look.
+OpenAfter = Callable[[int], set[str]]
+
+
+def make_oracle(settings: StudySettings, open_after: OpenAfter | None = None):
+    """The Keras Tuner oracle of `settings.mode`, optimizing `settings.objective`.
+
+    Args:
+        settings: the study's settings.
+        open_after: for `--repeats auto`, what the next round trains.
+    """
     return MODES[settings.mode].make_oracle(
-        settings, settings.objective.to_keras_tuner()
+        settings, settings.objective.to_keras_tuner(), open_after
     )
 
 
-def _grid_oracle(settings: StudySettings, objective):
+def _grid_oracle(settings: StudySettings, objective, open_after):
     from hypermodels import VARIANTS_BY_NAME
     from tuning.oracles import VariantGridOracle
 
+    schedule = None
+    if settings.max_repeats:
+        schedule = settings.schedule(len(settings.variants) - 1)
     return VariantGridOracle(
         [VARIANTS_BY_NAME[name] for name in settings.variants],
+        reference=settings.reference,
+        schedule=schedule,
+        open_after=open_after,
         objective=objective,
         seed=settings.seed,
     )
 
 
-def _random_oracle(settings: StudySettings, objective):
+def _random_oracle(settings: StudySettings, objective, open_after=None):
     import keras_tuner as kt
 
     return kt.oracles.RandomSearchOracle(
@@ -66,7 +82,7 @@ def _random_oracle(settings: StudySettings, objective):
     )
 
 
-def _bayesian_oracle(settings: StudySettings, objective):
+def _bayesian_oracle(settings: StudySettings, objective, open_after=None):
     import keras_tuner as kt
 
     return kt.oracles.BayesianOptimizationOracle(
@@ -76,7 +92,7 @@ def _bayesian_oracle(settings: StudySettings, objective):
     )
 
 
-def _hyperband_oracle(settings: StudySettings, objective):
+def _hyperband_oracle(settings: StudySettings, objective, open_after=None):
     import keras_tuner as kt
 
     return kt.oracles.HyperbandOracle(

@@ -17,6 +17,7 @@ import numpy as np
 
 from hypermodels.variants import VARIANT_KEY
 from tuning.errors import UsageError
+from tuning.rounds import ROUND_KEY
 from tuning.run_dir import RunDir
 
 # Keras Tuner's trial statuses, and those of a trial its oracle has ended.
@@ -54,7 +55,8 @@ class RunRecord:
     """One training run of a trial.
 
     Attributes:
-        repeat: its 0-based index within the trial.
+        repeat: its 0-based index within the trial's label (a variant's
+            runs over every round of `--repeats auto`).
         history: metric name -> per-epoch values (`epoch` included).
         finished: whether it trained to its end (its run record exists).
         seed: the seed it trained from; `None` until finished.
@@ -66,6 +68,7 @@ class RunRecord:
     finished: bool = True
     seed: int | None = None
     test: dict[str, float] = dataclasses.field(default_factory=dict)
+    trial_id: str | None = None
 
     @property
     def epochs(self) -> int:
@@ -183,13 +186,12 @@ def _load_trial(run_dir: RunDir, trial_id: str, ended: bool) -> TrialRecord:
     values = dict(values)
     label = trial_label(trial_id, values)
     values.pop(VARIANT_KEY, None)
+    values.pop(ROUND_KEY, None)
     runs = []
-    repeat = 0
-    while run_dir.history_csv(trial_id, repeat).is_file():
+    for repeat in run_dir.repeats(trial_id):
         run = _load_run(run_dir, trial_id, repeat)
         if run.epochs:
             runs.append(run)
-        repeat += 1
     return TrialRecord(
         trial_id=trial_id,
         label=label,
@@ -206,12 +208,12 @@ def _load_run(run_dir: RunDir, trial_id: str, repeat: int) -> RunRecord:
     # A run killed mid-write may end in a partial row; it trains again.
     history = read_history(run_dir.history_csv(trial_id, repeat), strict=finished)
     if not finished:
-        return RunRecord(repeat, history, finished=False)
+        return RunRecord(repeat, history, finished=False, trial_id=trial_id)
     record = _read_json(record_file, {"seed": int})
     test = record.get("test", {})
     if not isinstance(test, dict):
         raise damaged(record_file, "test metrics that are not an object")
-    return RunRecord(repeat, history, True, record["seed"], test)
+    return RunRecord(repeat, history, True, record["seed"], test, trial_id)
 
 
 def read_history(path, strict: bool = True) -> dict[str, list[float]]:

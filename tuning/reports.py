@@ -19,35 +19,79 @@ NOISE_PAIR = ("Baseline", "64 Units")
 
 
 def verdict_summary(analysis: Analysis) -> list[str]:
-    """Sentences on which trials beat the reference, each difference with its
-    95% interval; with one run per trial, why no verdict is possible."""
+    """Sentences on each comparison with the reference, every difference
+    with its interval; with one run per trial, why no verdict is possible."""
     settings, objective = analysis.settings, analysis.objective.name
     compared = analysis.compared
     if settings.repeats < 2 or not compared:
         return _no_verdict(analysis)
-    reference = analysis.reference
+    reference, schedule = analysis.reference, analysis.schedule
     lines = [
-        f"Compared with **{reference}** on {objective} (each run's best), over "
-        f"{settings.repeats} runs per trial: difference of means with its 95% "
-        f"Welch interval, P(A>B), and the verdict of Welch's test at level "
-        f"0.05/{len(compared)} (Bonferroni; docs/statistics.md).",
+        f"Compared with **{reference}** on {objective} (each run's best), "
+        f"margin D = {settings.margin:g}: the difference of means with its "
+        f"simultaneous 95% Welch interval (5% split over {schedule.comparisons} "
+        f"comparison(s) and {schedule.looks} look(s); docs/statistics.md). "
+        f"*Equivalent* when the interval lies within plus or minus D, *better* "
+        "or *worse* when it excludes 0, else *undecided*.",
         "",
     ]
-    winners = [t for t in compared if t.comparison.verdict == verdicts.BETTER]
-    for trial in winners:
-        result = trial.comparison
+    for verdict in verdicts.DECIDED:
+        for trial in (t for t in compared if t.comparison.verdict == verdict):
+            result = trial.comparison
+            lines.append(
+                f"- **{trial.label}** is {verdict}"
+                f"{' to' if verdict == verdicts.EQUIVALENT else ' than'} "
+                f"{reference}: {result.difference:+.4f} "
+                f"{_bounds(result.ci_low, result.ci_high, signed=True)}, "
+                f"P(A>B) = {format_cell(result.p_beats, digits=2)}"
+                + _when(trial, analysis)
+                + "."
+            )
+    still_open = [t for t in compared if t.comparison.verdict not in verdicts.DECIDED]
+    if still_open:
         lines.append(
-            f"- **{trial.label}** is better than {reference}: "
-            f"{result.difference:+.4f} "
-            f"{_bounds(result.ci_low, result.ci_high, signed=True)}, "
-            f"P(A>B) = {result.p_beats:.2f}."
+            "- Undecided: "
+            + "; ".join(
+                f"{t.label} ({len(t.runs)} runs; "
+                f"{_cost(t.comparison.repeats_needed)} would decide it)"
+                for t in still_open
+            )
+            + "."
         )
-    if not winners:
-        lines.append(
-            f"No trial is better than {reference} with {settings.repeats} runs; "
-            "no winner is named."
-        )
+    if not any(t.comparison.verdict == verdicts.BETTER for t in compared):
+        lines.append(f"No trial is better than {reference}: no winner is named.")
+    if settings.max_repeats:
+        lines += ["", _rounds(analysis)]
     return lines
+
+
+def _when(trial: TrialResult, analysis: Analysis) -> str:
+    if not analysis.settings.max_repeats:
+        return ""
+    return f", decided in round {trial.decided_in} with {len(trial.runs)} runs"
+
+
+def _cost(needed: int | None) -> str:
+    if needed is None:
+        return f"more than {verdicts.LARGEST_REPEATS_NEEDED} runs per trial"
+    return f"about {needed} runs per trial"
+
+
+def _rounds(analysis: Analysis) -> str:
+    """What `--repeats auto` spent: runs per round and in all."""
+    schedule = analysis.schedule
+    reference = next(t for t in analysis.trials if t.label == analysis.reference)
+    total = sum(len(t.runs) for t in analysis.trials)
+    uniform = schedule.trial_runs[-1] * len(analysis.trials)
+    return (
+        f"Rounds (`--repeats auto`, up to {analysis.settings.max_repeats} runs "
+        f"a trial): a trial's runs at each look {list(schedule.trial_runs)}, "
+        f"the reference's {list(schedule.reference_runs)} (about the square "
+        f"root of {schedule.comparisons} times as many: it is in every "
+        f"comparison). {analysis.reference} trained {len(reference.runs)} runs; "
+        f"{total} runs in all, against {uniform} for "
+        f"`--repeats {schedule.trial_runs[-1]}` for every trial."
+    )
 
 
 def _no_verdict(analysis: Analysis) -> list[str]:
@@ -98,9 +142,9 @@ def comparison_table(analysis: Analysis) -> list[str]:
     """Markdown rows: each trial's mean objective with its interval, and its
     difference from the reference with interval, P(A>B) and verdict."""
     lines = [
-        "| trial | runs | mean | 95% CI | difference | 95% CI | P(A>B) "
-        "| verdict | runs needed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| trial | runs | mean | 95% CI | difference | simultaneous 95% CI "
+        "| P(A>B) | verdict | decided in round | runs needed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for trial in analysis.trials:
         if trial.runs:
@@ -113,12 +157,12 @@ def comparison_table(analysis: Analysis) -> list[str]:
 
 
 def _comparison_cells(trial: TrialResult, is_reference: bool) -> list[str]:
-    """Difference, its interval, P(A>B), verdict and runs needed."""
+    """Difference, its interval, P(A>B), verdict, its round, runs needed."""
     if is_reference:
-        return ["reference", "", "", "", ""]
+        return ["reference", "", "", "", "", ""]
     result = trial.comparison
     if result is None:
-        return ["", "", "", "", ""]
+        return ["", "", "", "", "", ""]
     needed = result.repeats_needed or ""
     if result.verdict == verdicts.UNDECIDED and needed == "":
         needed = f"> {verdicts.LARGEST_REPEATS_NEEDED}"
@@ -127,6 +171,7 @@ def _comparison_cells(trial: TrialResult, is_reference: bool) -> list[str]:
         _bounds(result.ci_low, result.ci_high, signed=True),
         format_cell(result.p_beats, digits=2),
         result.verdict,
+        str(trial.decided_in or ""),
         str(needed),
     ]
 
@@ -176,7 +221,7 @@ def write_report(run_dir: RunDir, analysis: Analysis, figures: list[Path]) -> Pa
         + (f", first {settings.limit} reviews per split" if settings.limit else "")
         + ".",
         f"Objective: `{objective}` ({objective.direction}imized); best epochs, "
-        "rankings and comparisons follow it.",
+        f"rankings and comparisons follow it. Margin: {settings.margin:g}.",
         f"Protocol: {settings.protocol_description}.",
         "",
         "## Summary",

@@ -137,6 +137,12 @@ class RunDir:
         """The weights of a trial's best epoch over its runs (Keras Tuner's name)."""
         return self.trial_dir(trial_id) / "checkpoint.weights.h5"
 
+    def repeats(self, trial_id: str) -> list[int]:
+        """The runs of a trial that have a history, by their index."""
+        names = self.trial_dir(trial_id).glob("history_*.csv")
+        found = (name.stem.removeprefix("history_") for name in names)
+        return sorted(int(repeat) for repeat in found if repeat.isdigit())
+
     def run_record(self, trial_id: str, repeat: int) -> Path:
         """A finished training run's seed (and test metrics); absent until then."""
         return self.trial_dir(trial_id) / f"repeat_{repeat}.json"

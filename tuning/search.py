@@ -7,6 +7,7 @@ Keras and TensorFlow are imported only once the arguments are valid, so that
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -22,10 +23,13 @@ from tuning.distributed.cluster import (
 from tuning.errors import UsageError
 from tuning.modes import MODES
 from tuning.objective import OBJECTIVES
+from tuning.rounds import FIRST_RUNS
 from tuning.run_dir import RunDir
 from tuning.settings import (
     BACKENDS,
     DEFAULT_BACKEND,
+    DEFAULT_MARGINS,
+    DEFAULT_MAX_REPEATS,
     DEFAULT_REFERENCE,
     DEFAULTS_WHEN_USED,
     NUM_WORDS,
@@ -57,6 +61,37 @@ def variant_list(text: str) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"variant named twice in {text!r}")
     return tuple(names)
+
+
+def repeats(text: str) -> int | str:
+    """An argparse `type=`: runs per trial, or `auto`."""
+    if text == "auto":
+        return text
+    return cli.positive_int_up_to(MOST_REPEATS)(text)
+
+
+def max_repeats(text: str) -> int:
+    """An argparse `type=`: an integer from `FIRST_RUNS` to `MOST_REPEATS`."""
+    value = cli.positive_int_up_to(MOST_REPEATS)(text)
+    if value < FIRST_RUNS:
+        raise argparse.ArgumentTypeError(
+            f"expected at least {FIRST_RUNS}, the runs of the first round, "
+            f"received {text!r}"
+        )
+    return value
+
+
+def margin(text: str) -> float:
+    """An argparse `type=`: a positive, finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, received {text!r}"
+        )
+    return value
 
 
 def fraction(text: str) -> float:
@@ -167,11 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats",
         "--executions-per-trial",
-        type=cli.positive_int_up_to(MOST_REPEATS),
+        type=repeats,
         metavar="K",
         help="train each trial K times, each from its own seed; the objective is "
-        f"their mean, and reports give intervals and verdicts (default "
+        "their mean, and reports give intervals and verdicts; auto: in rounds, "
+        "more runs only where a verdict is still open (grid; default "
         f"{DEFAULTS.repeats})",
+    )
+    parser.add_argument(
+        "--max-repeats",
+        type=max_repeats,
+        metavar="N",
+        help="with --repeats auto, the most runs a trial gets (default "
+        f"{DEFAULT_MAX_REPEATS})",
+    )
+    parser.add_argument(
+        "--margin",
+        type=margin,
+        metavar="D",
+        help="the smallest difference in the objective that matters: inside "
+        "plus or minus D a trial is equivalent to the reference (default: "
+        + ", ".join(f"{v} for {k}" for k, v in DEFAULT_MARGINS.items())
+        + ")",
     )
     parser.add_argument(
         "--reference",

@@ -26,6 +26,7 @@ from tuning.run_dir import RunDir
 from tuning.runtime import outliving_objects_frozen
 from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
+from tuning.summaries import write_verdicts
 from tuning.tables import write_tables
 from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner, WriteFailed
 
@@ -64,7 +65,10 @@ def run_study(
     word_index = load_word_index(settings.data_path)
     if overwrite:
         run_dir.clear()
-    tuner = _tuner(run_dir, settings, make_oracle(settings), training)
+    oracle = make_oracle(
+        settings, lambda look: analyze_run(run_dir, settings).open_at(look)
+    )
+    tuner = _tuner(run_dir, settings, oracle, training)
     with outliving_objects_frozen(), _stopped_by_write_errors(run_dir):
         run_dir.write_settings(settings)
         if cluster is None:
@@ -75,6 +79,7 @@ def run_study(
             lead_search(tuner, run_dir, cluster)
         analysis = analyze_run(run_dir, settings)
         write_tables(run_dir, analysis)
+        write_verdicts(run_dir, analysis)
         write_report(run_dir, analysis, write_figures(run_dir, analysis))
         export_best_model(tuner, run_dir, analysis, word_index)
     return analysis

@@ -22,8 +22,9 @@ SUMMARY_COLUMNS = (
     "test_accuracy", "test_loss", "message", "protocol", "objective_metric",
     "repeats",
     *(f"{m}_{s}" for m in RUN_METRICS for s in ("mean", "std", "ci_low", "ci_high")),
-    "reference", "difference", "difference_ci_low", "difference_ci_high",
-    "p_beats_reference", "p_value", "verdict", "repeats_needed",
+    "reference", "margin", "difference", "difference_ci_low",
+    "difference_ci_high", "p_beats_reference", "p_value", "verdict",
+    "decided_in_round", "repeats_needed",
 )  # fmt: skip
 
 
@@ -67,24 +68,30 @@ def result_row(trial: TrialResult, analysis: Analysis) -> dict:
         result = trial.comparison
         row.update(
             reference=analysis.reference,
+            margin=analysis.settings.margin,
             difference=result.difference,
             difference_ci_low=result.ci_low,
             difference_ci_high=result.ci_high,
             p_beats_reference=result.p_beats,
             p_value=result.p_value,
             verdict=result.verdict,
+            decided_in_round=trial.decided_in or "",
             repeats_needed=result.repeats_needed or "",
         )
     return row
 
 
-def run_rows(trial: TrialResult) -> list[dict]:
-    """One row per finished run: its seed, best and final metrics, test metrics."""
+def run_rows(trial: TrialResult, analysis: Analysis) -> list[dict]:
+    """One row per finished run: its round, seed, best and final metrics,
+    test metrics."""
+    reference = trial.label == analysis.reference
+    schedule = analysis.schedule
     return [
         {
-            "trial_id": trial.record.trial_id,
+            "trial_id": run.trial_id or trial.record.trial_id,
             "label": trial.label,
             "repeat": run.repeat,
+            "round": schedule.round_of(run.repeat, reference) if schedule else 1,
             "seed": run.seed,
             "epochs": run.epochs,
             "best_val_accuracy": run.metrics["best_val_accuracy"],
@@ -123,7 +130,9 @@ def write_tables(run_dir: RunDir, analysis: Analysis) -> list[dict]:
     rows = [result_row(trial, analysis) for trial in analysis.trials]
     protocol = analysis.settings.protocol
     _write_csv(run_dir.results_csv, rows)
-    _write_csv(run_dir.runs_csv, [r for t in analysis.trials for r in run_rows(t)])
+    _write_csv(
+        run_dir.runs_csv, [r for t in analysis.trials for r in run_rows(t, analysis)]
+    )
     _write_csv(
         run_dir.histories_csv,
         [row for t in analysis.trials for row in history_rows(t, protocol)],
@@ -147,7 +156,7 @@ def format_table(analysis: Analysis) -> str:
     settings = analysis.settings
     lines = [
         f"Results ({settings.protocol_description}; best_epoch and the "
-        f"comparisons by {settings.objective.name}):"
+        f"comparisons by {settings.objective.name}, margin {settings.margin:g}):"
     ]
     lines.append(_join_cells(columns, widths))
     lines += [_join_cells(r, widths) for r in cells]

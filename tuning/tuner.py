@@ -19,6 +19,7 @@ from tuning.callbacks import (
     StopOnRequest,
 )
 from tuning.records import failure_reason, read_history, trial_label
+from tuning.rounds import ROUND_KEY
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.settings import StudySettings
 
@@ -162,17 +163,16 @@ class StudyTuner(kt.Tuner):
             raise WriteFailed(e) from e
 
     def _run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
-        self._drop_damaged_checkpoint(trial.trial_id)
+        repeats = self.repeats(trial)
+        self._drop_damaged_checkpoint(trial.trial_id, repeats)
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial
             fit_kwargs = {**fit_kwargs, "epochs": hp.values["tuner/epochs"]}
         objective = self.settings.objective
-        finished = [
-            self._finished_run(trial.trial_id, k) for k in range(self.settings.repeats)
-        ]
+        finished = {k: self._finished_run(trial.trial_id, k) for k in repeats}
         finished_values = [
             value
-            for history in finished
+            for history in finished.values()
             if history is not None
             for value in history.history[objective.name]
         ]
@@ -195,10 +195,25 @@ class StudyTuner(kt.Tuner):
             self._train(trial, k, checkpoint, fit_args, fit_kwargs)
             if history is None
             else history
-            for k, history in enumerate(finished)
+            for k, history in finished.items()
         ]
 
-    def _drop_damaged_checkpoint(self, trial_id: str) -> None:
+    def repeats(self, trial) -> range:
+        """The runs `trial` trains, by index: all `settings.repeats`, or
+        with `--repeats auto` those its round adds to its variant's."""
+        round_ = trial.hyperparameters.values.get(ROUND_KEY)
+        if round_ is None:
+            return range(self.settings.repeats)
+        label = trial_label(trial.trial_id, trial.hyperparameters.values)
+        schedule = self.settings.schedule(len(self.settings.variants) - 1)
+        runs = (
+            schedule.reference_runs
+            if label == self.settings.reference
+            else schedule.trial_runs
+        )
+        return range(runs[round_ - 2] if round_ > 1 else 0, runs[round_ - 1])
+
+    def _drop_damaged_checkpoint(self, trial_id: str, repeats: range) -> None:
         """Starts a trial's runs afresh when its checkpoint cannot be read
         (a write cut short by a full disk or a kill): the finished runs'
         best weights are lost with it, so they train again too."""
@@ -212,7 +227,7 @@ class StudyTuner(kt.Tuner):
         except OSError:
             logger.warning("%s is damaged: trial %s trains again.", path, trial_id)
             path.unlink()
-            for repeat in range(self.settings.repeats):
+            for repeat in repeats:
                 self.run_dir.run_record(trial_id, repeat).unlink(missing_ok=True)
 
     def _finished_run(self, trial_id: str, repeat: int):

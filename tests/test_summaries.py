@@ -1,0 +1,27 @@
+import numpy as np
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
+
+from tests.conftest import analysed_pair
+from tuning.run_dir import RunDir
+from tuning.summaries import write_verdicts
+
+
+def scalar(directory, tag):
+    events = event_accumulator.EventAccumulator(
+        str(directory), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    events.Reload()
+    (event,) = events.Tensors(tag)
+    return float(tensor_util.make_ndarray(event.tensor_proto))
+
+
+def test_each_run_of_a_compared_trial_carries_its_verdict_for_hparams(tmp_path):
+    run_dir = RunDir(tmp_path)
+    analysis = analysed_pair(0.02)  # B better than A, five runs each
+    write_verdicts(run_dir, analysis)
+    for repeat in range(5):
+        directory = run_dir.board_dir("B", repeat, repeats=5)
+        assert scalar(directory, "verdict") == 1.0  # better
+        assert scalar(directory, "difference") == np.float32(0.02)
+    assert not run_dir.board_dir("A", 0, repeats=5).exists()  # the reference
