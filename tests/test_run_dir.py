@@ -43,7 +43,7 @@ def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
         with RunDir(tmp_path / "grid").owned():
             pass
     owner.send_signal(signal.SIGKILL)
-    owner.wait()
+    owner.communicate()  # reaps it and closes its pipes
     with RunDir(tmp_path / "grid").owned():  # the OS released the lock
         pass
 
