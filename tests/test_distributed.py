@@ -101,6 +101,14 @@ def start_chief(command: list[str], run_dir: Path, processes: list) -> None:
     wait_for((run_dir / ".chief.json").is_file, "the chief")
 
 
+def start_readme_chief(tmp_path: Path, imdb_path: Path, processes: list):
+    """README's chief, with the tests' worker timeout; returns its run
+    directory and README's worker command."""
+    chief, worker_command = readme_commands(tmp_path, imdb_path)
+    start_chief(chief + ["--worker-timeout", TIMEOUT], tmp_path / "random", processes)
+    return tmp_path / "random", worker_command
+
+
 def oracle_state(run_dir: Path) -> dict:
     try:
         return json.loads((run_dir / "oracle.json").read_text())
@@ -245,10 +253,7 @@ def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path):
 def test_readme_commands_survive_a_worker_killed_mid_trial(
     imdb_path, tmp_path, processes
 ):
-    run_dir = tmp_path / "random"
-    chief, worker_command = readme_commands(tmp_path, imdb_path)
-    start_chief(chief + ["--worker-timeout", TIMEOUT], run_dir, processes)
-
+    run_dir, worker_command = start_readme_chief(tmp_path, imdb_path, processes)
     # Killed after its first epoch of trial 0: the trial is still running.
     doomed_command = with_fault(["kill-at-epoch", "1", "0"], worker_command)
     doomed = start(doomed_command, tmp_path / "doomed.log")
@@ -268,9 +273,7 @@ def test_readme_commands_survive_a_worker_killed_mid_trial(
 def test_a_worker_that_outlives_its_chief_ends_with_one_line(
     imdb_path, tmp_path, processes
 ):
-    run_dir = tmp_path / "random"
-    chief, worker_command = readme_commands(tmp_path, imdb_path)
-    start_chief(chief + ["--worker-timeout", TIMEOUT], run_dir, processes)
+    run_dir, worker_command = start_readme_chief(tmp_path, imdb_path, processes)
     # Stopped in trial 0 until its chief has given the trial away and ended.
     late_command = with_fault(["stop-at-epoch", "1", "0"], worker_command)
     late = start(late_command + ["--chief-timeout", TIMEOUT], tmp_path / "late.log")

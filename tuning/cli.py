@@ -6,6 +6,7 @@ import argparse
 import gc
 import importlib.util
 import logging
+import math
 import os
 import re
 import sys
@@ -124,6 +125,22 @@ def positive_int_up_to(maximum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(
                 f"expected a positive integer up to {maximum:,}, received {text!r}"
             )
+        return value
+
+    return parse
+
+
+def float_between(low: float, high: float, expected: str) -> Callable[[str], float]:
+    """An argparse `type=` for numbers strictly between `low` and `high`
+    (NaN is neither), described to the user as `expected`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low < value < high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, received {text!r}")
         return value
 
     return parse

@@ -81,30 +81,9 @@ def max_repeats(text: str) -> int:
     return value
 
 
-def margin(text: str) -> float:
-    """An argparse `type=`: a positive, finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, received {text!r}"
-        )
-    return value
-
-
-def fraction(text: str) -> float:
-    """An argparse `type=`: a float strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"expected a fraction between 0 and 1, received {text!r}"
-        )
-    return value
+# argparse `type=`s for the two real-valued flags.
+margin = cli.float_between(0, math.inf, "a positive number")
+fraction = cli.float_between(0, 1, "a fraction between 0 and 1")
 
 
 def space_file(text: str) -> dict:
