@@ -5,8 +5,8 @@ A test that kills or stops a process says where, and the process does it
 to itself there, on any machine at any speed, instead of the test polling
 the run directory for a moment to send a signal. The faults:
 
-- `kill-after-run K`: SIGKILL once a trial's run (repeat) K has finished
-  and written its record.
+- `kill-after-run K [TRIAL]`: SIGKILL once run (repeat) K of a trial (of
+  trial TRIAL, if given) has finished and written its record.
 - `kill-at-epoch N TRIAL`: SIGKILL at the end of epoch N (1-based) of trial
   TRIAL, once its history row is written.
 - `stop-at-epoch N TRIAL`: SIGSTOP there instead; the test continues
@@ -36,14 +36,14 @@ def _signal_self(number: int) -> None:
     os.kill(os.getpid(), number)
 
 
-def _after_run(repeat: str) -> None:
+def _after_run(repeat: str, trial_id: str | None = None) -> None:
     from tuning.tuner import StudyTuner
 
     train = StudyTuner._train
 
     def train_then_kill(self, trial, k, *args, **kwargs):
         history = train(self, trial, k, *args, **kwargs)
-        if k == int(repeat):
+        if k == int(repeat) and trial_id in (None, trial.trial_id):
             _signal_self(signal.SIGKILL)
         return history
 

@@ -178,10 +178,11 @@ def test_repeats_auto_trains_in_rounds_and_a_killed_study_goes_on(
     assert "Dropout (5 runs; more than 1000 runs per trial would decide it)" in report
     assert "Rounds (`--repeats auto`, up to 5 runs a trial)" in report
 
-    # The same study killed after a run of its second round, then resumed.
+    # The same study killed in its second round (64 Units' first run of it,
+    # trial 4), then resumed.
     killed = tmp_path / "killed"
     argv = [*auto_argv(imdb_path, killed), "--logdir", str(killed), "-q"]
-    stopped = run_with_fault(["kill-after-run", "3"], "tuning.search", argv)
+    stopped = run_with_fault(["kill-after-run", "3", "4"], "tuning.search", argv)
     assert stopped.returncode == -9, stopped.stderr[-2000:]
     again = RunDir(killed / "grid")
     finished = {

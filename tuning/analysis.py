@@ -134,13 +134,15 @@ class Analysis:
 
     def open_at(self, look: int) -> set[str]:
         """The trials whose comparison was still undecided at `look`, the
-        schedule's last excepted: those the next round trains."""
+        schedule's last excepted: those the next round trains. A trial
+        compared at a later look was; one compared earlier was decided."""
         if self.schedule is None or look >= self.schedule.looks:
             return set()
         return {
             t.label
             for t in self.compared
-            if t.look == look and t.comparison.verdict not in verdicts.DECIDED
+            if t.look > look
+            or (t.look == look and t.comparison.verdict not in verdicts.DECIDED)
         }
 
     def top(self, count: int) -> list[TrialResult]:
@@ -166,7 +168,13 @@ def analyze(records: list[TrialRecord], settings: StudySettings) -> Analysis:
     every round of `--repeats auto` as one."""
     trials = [_trial_result(r, settings.objective) for r in _by_label(records)]
     reference = _reference(trials, settings)
-    completed = [t for t in trials if t.record.status == COMPLETED and t.runs]
+    # In rounds, a comparison is made on the runs of a look, whatever the
+    # status of a later round's trial (running, or failed).
+    completed = [
+        t
+        for t in trials
+        if t.runs and (settings.max_repeats or t.record.status == COMPLETED)
+    ]
     baseline = next((t for t in completed if t.label == reference), None)
     if baseline is None:
         return Analysis(settings, trials, reference)
