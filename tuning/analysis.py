@@ -91,9 +91,6 @@ class TrialResult:
         """The mean curve's 1-based epoch numbers."""
         return epoch_numbers(self.history) if self.history else []
 
-    def value_at_best_epoch(self, metric: str) -> float:
-        return self.history[metric][self.epochs.index(self.best_epoch)]
-
 
 @dataclasses.dataclass(frozen=True)
 class Analysis:
@@ -181,8 +178,7 @@ def analyze(records: list[TrialRecord], settings: StudySettings) -> Analysis:
     others = [t for t in completed if t.label != reference]
     # A grid's comparisons are planned with its variants; a wider search's
     # are those of the trials it completed.
-    planned = len(settings.variants) - 1 if settings.reference else len(others)
-    schedule = settings.schedule(planned)
+    schedule = settings.schedule(None if settings.reference else len(others))
     compared = {t.label: _compare(t, baseline, settings, schedule) for t in others}
     trials = [
         dataclasses.replace(
@@ -203,11 +199,8 @@ def _compare(
     values, baseline = _objective_values(trial), _objective_values(reference)
     look = 1
     if settings.max_repeats:
-        reached = [i for i, n in enumerate(schedule.trial_runs, 1) if n <= len(values)]
-        if not reached:
-            return None
-        look = reached[-1]
-        if len(baseline) < schedule.reference_runs[look - 1]:
+        look = schedule.last_look(len(values))
+        if look is None or len(baseline) < schedule.reference_runs[look - 1]:
             return None
         values = values[: schedule.trial_runs[look - 1]]
         baseline = baseline[: schedule.reference_runs[look - 1]]

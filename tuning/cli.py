@@ -172,16 +172,11 @@ def run_command(
         if stop is not None and status == 0:  # asked for, and lost: see stopping
             raise stop
         return status
-    except UsageError as e:
+    except (UsageError, StudyStopped) as e:
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except StudyStopped as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if isinstance(e, UsageError) else EXIT_FAILED
     except KeyboardInterrupt as e:
         stop = e if isinstance(e, stopping.StopRequested) else None
         what = "Terminated" if stop and stop.signal_number != SIGINT else "Interrupted"

@@ -59,13 +59,10 @@ def _grid_oracle(settings: StudySettings, objective, open_after):
     from hypermodels import VARIANTS_BY_NAME
     from tuning.oracles import VariantGridOracle
 
-    schedule = None
-    if settings.max_repeats:
-        schedule = settings.schedule(len(settings.variants) - 1)
     return VariantGridOracle(
         [VARIANTS_BY_NAME[name] for name in settings.variants],
         reference=settings.reference,
-        schedule=schedule,
+        schedule=settings.schedule() if settings.max_repeats else None,
         open_after=open_after,
         objective=objective,
         seed=settings.seed,

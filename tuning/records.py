@@ -16,9 +16,8 @@ import re
 import numpy as np
 
 from hypermodels.variants import VARIANT_KEY
-from tuning.errors import UsageError
 from tuning.rounds import ROUND_KEY
-from tuning.run_dir import RunDir
+from tuning.run_dir import RunDir, damaged
 
 # Keras Tuner's trial statuses, and those of a trial its oracle has ended.
 TRIAL_STATUSES = ("RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED")
@@ -146,14 +145,6 @@ def load_trials(run_dir: RunDir) -> list[TrialRecord]:
     )
     ended = set(oracle["end_order"])
     return [_load_trial(run_dir, str(t), t in ended) for t in oracle["start_order"]]
-
-
-def damaged(path, reason: str) -> UsageError:
-    """The error for a file of a run that cannot be trusted."""
-    return UsageError(
-        f"{str(path)!r} is damaged ({reason}). Pass --overwrite to start the "
-        "run afresh, or choose another --run-name."
-    )
 
 
 def _read_json(path, required: dict[str, type]) -> dict:

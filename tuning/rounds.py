@@ -68,17 +68,23 @@ class Schedule:
     def reference_share(self) -> float:
         return self.reference_runs[-1] / self.trial_runs[-1]
 
-    def look_of(self, runs: int) -> int | None:
-        """The 1-based look at which a trial has `runs` runs, if any."""
-        try:
-            return self.trial_runs.index(runs) + 1
-        except ValueError:
-            return None
+    def last_look(self, runs: int) -> int | None:
+        """The last 1-based look a trial with `runs` finished runs reached."""
+        reached = [look for look, n in enumerate(self.trial_runs, 1) if n <= runs]
+        return reached[-1] if reached else None
 
     def round_of(self, repeat: int, reference: bool = False) -> int:
         """The 1-based round in which run `repeat` (0-based) trains."""
-        runs = self.reference_runs if reference else self.trial_runs
+        runs = self._runs(reference)
         return next((i + 1 for i, n in enumerate(runs) if repeat < n), len(runs))
+
+    def runs_of_round(self, round_: int, reference: bool = False) -> range:
+        """The runs (0-based) that round `round_` adds to a trial."""
+        runs = self._runs(reference)
+        return range(runs[round_ - 2] if round_ > 1 else 0, runs[round_ - 1])
+
+    def _runs(self, reference: bool) -> tuple[int, ...]:
+        return self.reference_runs if reference else self.trial_runs
 
 
 # The hyperparameter that carries the round of a trial of `--repeats auto`

@@ -234,10 +234,7 @@ class RunDir:
             try:
                 json.loads(path.read_text())
             except (ValueError, UnicodeDecodeError) as e:
-                raise UsageError(
-                    f"{str(path)!r} is damaged ({e}). Pass --overwrite to start "
-                    "the run afresh, or choose another --run-name."
-                ) from None
+                raise damaged(path, str(e)) from None
 
     def read_settings(self) -> StudySettings:
         """The settings of the study that wrote this run directory.
@@ -289,6 +286,15 @@ class RunDir:
                 f"{', '.join(changed)}. Repeat its settings to resume it, pass "
                 "--overwrite to restart it, or choose another --run-name."
             )
+
+
+def damaged(path: Path, reason: str) -> UsageError:
+    """The error for a file of a run that cannot be trusted: it names the
+    file, why, and the way out."""
+    return UsageError(
+        f"{str(path)!r} is damaged ({reason}). Pass --overwrite to start the "
+        "run afresh, or choose another --run-name."
+    )
 
 
 def _make_directories(path: Path) -> list[Path]:

@@ -131,8 +131,11 @@ class StudySettings:
             "held out; test reviews evaluated once per trial"
         )
 
-    def schedule(self, comparisons: int) -> Schedule:
-        """The runs at each look, for a study of `comparisons` comparisons."""
+    def schedule(self, comparisons: int | None = None) -> Schedule:
+        """The runs at each look, for a study of `comparisons` comparisons.
+        Defaults to the grid's: every variant but the reference."""
+        if comparisons is None:
+            comparisons = len(self.variants) - 1
         if self.max_repeats:
             return Schedule.adaptive(self.max_repeats, comparisons)
         return Schedule.fixed(self.repeats, comparisons)
@@ -299,7 +302,6 @@ def resolve_settings(
         or environment.get(BACKEND_ENV_VAR)
         or DEFAULT_BACKEND,
         objective=Objective.named(str(values["objective"])),
-        margin=values["margin"] or DEFAULT_MARGINS[str(values["objective"])],
         seed=next(
             s for s in (flags.get("seed"), saved_seed, fresh_seed) if s is not None
         ),

@@ -205,13 +205,8 @@ class StudyTuner(kt.Tuner):
         if round_ is None:
             return range(self.settings.repeats)
         label = trial_label(trial.trial_id, trial.hyperparameters.values)
-        schedule = self.settings.schedule(len(self.settings.variants) - 1)
-        runs = (
-            schedule.reference_runs
-            if label == self.settings.reference
-            else schedule.trial_runs
-        )
-        return range(runs[round_ - 2] if round_ > 1 else 0, runs[round_ - 1])
+        reference = label == self.settings.reference
+        return self.settings.schedule().runs_of_round(round_, reference)
 
     def _drop_damaged_checkpoint(self, trial_id: str, repeats: range) -> None:
         """Starts a trial's runs afresh when its checkpoint cannot be read
