@@ -5,7 +5,9 @@ errors must pass."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -140,6 +142,60 @@ def proposed_trials(run_dir: Path, mode: str, seed: int, count: int) -> list[dic
         trial.status = "COMPLETED"
         oracle.end_trial(trial)
     return values
+
+
+def sampled_values(rng) -> dict:
+    """One trial's values, sampled from the wide space as a random search
+    would, a rate only when on."""
+    values = {
+        "hidden_layers": int(rng.integers(1, 5)),
+        "units": int(round(10 ** rng.uniform(math.log10(16), math.log10(256)))),
+        "activation": str(rng.choice(["relu", "tanh", "gelu", "elu"])),
+        "loss": str(rng.choice(["binary_crossentropy", "mse"])),
+        "dropout_on": bool(rng.integers(2)),
+        "l2_on": bool(rng.integers(2)),
+        "learning_rate": float(10 ** rng.uniform(-4, -2)),
+        "embedding_dim": int(rng.integers(16, 129)),
+    }
+    if values["dropout_on"]:
+        values["dropout"] = float(rng.uniform(0, 0.6))
+    if values["l2_on"]:
+        values["l2"] = float(10 ** rng.uniform(-6, -2))
+    return values
+
+
+def search_of(objective, trials: int, seed: int = 0, repeats: int = 1):
+    """An analysed random search of `trials` fabricated trials, each scoring
+    `objective(values, rng)` in best val_accuracy (plus run noise)."""
+    from hypermodels import WIDE_SPACE
+    from tuning.analysis import analyze
+    from tuning.settings import StudySettings
+
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(trials):
+        values = sampled_values(rng)
+        score = objective(values, rng)
+        shifts = list(rng.normal(0, 0.002, repeats)) if repeats > 1 else None
+        record = fabricated_trial(f"t{i}", [score], repeats=repeats, shifts=shifts)
+        records.append(dataclasses.replace(record, hyperparameters=values))
+    settings = StudySettings(
+        mode="random", space=WIDE_SPACE, seed=1, max_trials=trials, repeats=repeats
+    )
+    return analyze(records, settings)
+
+
+def learning_rate_alone(values, rng):
+    return 0.85 + 0.05 * math.log10(values["learning_rate"]) + rng.normal(0, 0.002)
+
+
+@pytest.fixture(scope="session")
+def assessed_search():
+    """A 30-trial search driven by the learning rate alone, assessed."""
+    from tuning.importance import assess
+
+    analysis = search_of(learning_rate_alone, 30)
+    return analysis, assess(analysis, resamples=10)
 
 
 @pytest.fixture(scope="session")

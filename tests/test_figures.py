@@ -96,3 +96,54 @@ def test_with_one_run_the_comparison_figure_claims_no_interval():
     assert all(math.isnan(low) for low in intervals.lows)
     axes = draw_intervals(intervals, trial_colors(intervals.labels)).axes[0]
     assert "no interval" in axes.get_title() and len(axes.patches) == 0
+
+
+def test_a_wider_search_draws_importance_and_slices(tmp_path, assessed_search):
+    from tuning.figures import write_figures
+    from tuning.run_dir import RunDir
+
+    analysis, importance = assessed_search
+    paths = write_figures(RunDir(tmp_path), analysis, importance=importance)
+    names = {p.name for p in paths}
+    assert {"importance.png", "slices.png"} <= names
+    assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_importance_bars_carry_their_intervals_and_name_conditions(assessed_search):
+    from tuning.figures import draw_importance
+
+    _, importance = assessed_search
+    axes = draw_importance(importance, "val_accuracy").axes[0]
+    labels = [t.get_text() for t in axes.get_yticklabels()]
+    assert labels[0] == "learning_rate"
+    rate = next(s for s in importance.shares if s.name == "dropout")
+    assert f"dropout\n(the {rate.trials} trials with dropout_on)" in labels
+    widths = [bar.get_width() for bar in axes.patches]
+    assert widths == pytest.approx([s.share for s in importance.shares])
+
+
+def test_slices_put_log_scaled_hyperparameters_on_log_axes(assessed_search):
+    from tuning.figures import draw_slices
+
+    _, importance = assessed_search
+    figure = draw_slices(importance, "val_accuracy")
+    scales = {a.get_xlabel(): a.get_xscale() for a in figure.axes if a.get_visible()}
+    assert scales["learning_rate (log scale)"] == "log"
+    assert scales["units (log scale)"] == "log"
+    assert scales["hidden_layers"] == "linear"
+    assert len(scales) == len(importance.slices)
+
+
+def test_a_search_too_small_for_importance_leaves_no_importance_figure(tmp_path):
+    from tests.conftest import learning_rate_alone, search_of
+    from tuning.figures import write_figures
+    from tuning.importance import assess
+    from tuning.run_dir import RunDir
+
+    stale = tmp_path / "plots" / "importance.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"from an earlier analysis")
+    analysis = search_of(learning_rate_alone, 12)
+    names = {p.name for p in write_figures(RunDir(tmp_path), analysis,
+                                           importance=assess(analysis))}  # fmt: skip
+    assert "slices.png" in names and not stale.exists()

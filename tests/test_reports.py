@@ -58,3 +58,33 @@ def test_with_one_run_what_cannot_be_estimated_is_left_blank(tmp_path):
     # trial, runs, mean, its interval, difference, its interval, P(A>B), verdict
     assert cells[3] == "" and cells[5] == "" and cells[6] == ""
     assert cells[4] == "-0.0100" and cells[7] == "no verdict (1 run)"
+
+
+def test_what_matters_ranks_with_intervals_and_says_the_direction(
+    tmp_path, assessed_search
+):
+    analysis, importance = assessed_search
+    report = write_report(RunDir(tmp_path), analysis, [], importance).read_text()
+    section = report.split("## What matters")[1].split("## Results")[0]
+    assert "over 30 completed trials" in section
+    first = importance.shares[0]
+    assert f"| 1 | learning_rate | {first.share:.3f} | [{first.low:.3f}, " in section
+    assert "**learning_rate** is clearly ahead" in section
+    assert "dropout exists only when dropout_on" in section
+    assert (
+        "- learning_rate: higher values go with better val_accuracy (Spearman rho = +"
+        in section
+    )
+
+
+def test_too_few_trials_for_importance_is_one_line_that_says_how_many(tmp_path):
+    from tests.conftest import learning_rate_alone, search_of
+    from tuning.importance import assess
+
+    analysis = search_of(learning_rate_alone, 12)
+    report = write_report(RunDir(tmp_path), analysis, [], assess(analysis)).read_text()
+    section = report.split("## What matters")[1].split("## Results")[0]
+    assert section.strip().splitlines() == [
+        "Importance needs at least 16 completed trials (2 per hyperparameter, 10 "
+        "at least); this search has 12. Run with `--max-trials 16` or more."
+    ]

@@ -80,3 +80,24 @@ def test_numbers_that_one_run_cannot_give_are_blank_in_the_csv(tmp_path):
     assert b["difference"] != "" and b["difference_ci_low"] == ""
     assert b["p_beats_reference"] == "" and b["p_value"] == ""
     assert "nan" not in RunDir(tmp_path).results_csv.read_text()
+
+
+def test_importance_csv_has_a_row_per_share_largest_first(tmp_path, assessed_search):
+    from tests.conftest import read_csv
+    from tuning.run_dir import RunDir
+    from tuning.tables import write_tables
+
+    analysis, importance = assessed_search
+    write_tables(RunDir(tmp_path), analysis, importance)
+    rows = read_csv(tmp_path / "importance.csv")
+    overall = [r for r in rows if r["among"] == "all trials"]
+    assert [r["hyperparameter"] for r in rows[:1]] == ["learning_rate"]
+    assert rows[0]["scale"] == "log" and rows[0]["trials"] == "30"
+    shares = [float(r["share"]) for r in overall]
+    assert shares == sorted(shares, reverse=True)
+    assert all(float(r["ci_low"]) <= float(r["ci_high"]) for r in rows)
+    conditional = {r["hyperparameter"]: r["among"] for r in rows[len(overall) :]}
+    assessed = {"dropout": "dropout_on = True", "l2": "l2_on = True"}
+    assert conditional == {k: v for k, v in assessed.items()
+                           if k not in importance.too_few}  # fmt: skip
+    assert "dropout" in conditional

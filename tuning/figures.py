@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tuning.analysis import Analysis, TrialResult
+from tuning.importance import Importance, Slice
 from tuning.run_dir import RunDir, atomic_file
 
 TITLES = {
@@ -238,10 +239,110 @@ def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
     return figure
 
 
+def share_label(name: str, condition: str | None, trials: int) -> str:
+    """A share's name; a conditional rate's says among which trials."""
+    return f"{name}\n(the {trials} trials with {condition})" if condition else name
+
+
+def draw_importance(importance: Importance, objective: str, subtitle: str = ""):
+    """One bar per hyperparameter: its share, whiskers its interval;
+    returns the Figure."""
+    from matplotlib.figure import Figure
+
+    shares = importance.shares
+    figure = Figure(figsize=(8, 1.5 + 0.5 * len(shares)), layout="constrained")
+    axes = figure.subplots()
+    rows = range(len(shares))
+    conditional = [s.condition is not None for s in shares]
+    axes.barh(
+        list(rows),
+        [s.share for s in shares],
+        xerr=[
+            [max(s.share - s.low, 0) for s in shares],
+            [max(s.high - s.share, 0) for s in shares],
+        ],
+        color=["tab:orange" if c else "tab:blue" for c in conditional],
+        capsize=3,
+    )
+    axes.set_yticks(
+        list(rows), [share_label(s.name, s.condition, s.trials) for s in shares]
+    )
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel(f"Share of the variance of {objective} it explains alone")
+    axes.set_title(
+        f"What matters: fANOVA over {importance.trials} trials "
+        "(bar: estimate; whiskers: 95% interval over resampled trials)",
+        fontsize="medium",
+    )
+    axes.grid(alpha=0.3, axis="x")
+    figure.suptitle(subtitle, fontsize="small")
+    return figure
+
+
+def draw_slices(importance: Importance, objective: str, subtitle: str = ""):
+    """Small multiples, one per hyperparameter: every trial's objective
+    against its value, with its runs' interval; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    slices = [s for s in importance.slices if s.values]
+    shares = {s.name: s.share for s in importance.shares}
+    columns = min(3, len(slices))
+    rows = math.ceil(len(slices) / columns)
+    figure = Figure(figsize=(4 * columns, 3 * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, sharey=True, squeeze=False)
+    for axes, piece in zip(grid.flat, slices, strict=False):
+        _draw_slice(axes, piece, shares.get(piece.axis.name))
+        axes.set_ylabel(TITLES.get(objective, objective))
+    for axes in grid.flat[len(slices) :]:
+        axes.set_visible(False)
+    figure.suptitle(
+        f"Each trial's mean best {objective} against each hyperparameter "
+        f"(whiskers: 95% interval over its runs). {subtitle}",
+        fontsize="small",
+    )
+    return figure
+
+
+def _draw_slice(axes, piece: Slice, share: float | None) -> None:
+    axis = piece.axis
+    if axis.choices is None:
+        x = piece.values
+        if axis.log:
+            axes.set_xscale("log")
+    else:
+        # Each choice at its own position, its trials spread across it.
+        positions = {value: i for i, value in enumerate(axis.choices)}
+        counts = {value: piece.values.count(value) for value in positions}
+        seen = dict.fromkeys(positions, 0)
+        x = []
+        for value in piece.values:
+            spread = 0.3 * (seen[value] / max(counts[value] - 1, 1) - 0.5)
+            x.append(positions[value] + (spread if counts[value] > 1 else 0))
+            seen[value] += 1
+        axes.set_xticks(list(positions.values()), [str(v) for v in positions])
+    bounded = [i for i, low in enumerate(piece.lows) if not math.isnan(low)]
+    if bounded:
+        axes.vlines([x[i] for i in bounded], [piece.lows[i] for i in bounded],
+                    [piece.highs[i] for i in bounded], color="tab:blue",
+                    alpha=0.4)  # fmt: skip
+    axes.plot(x, piece.means, "o", color="tab:blue", markersize=4)
+    title = axis.name + (f" (share {share:.2f})" if share is not None else "")
+    if axis.condition:
+        title += f"\nonly trials with {axis.condition}"
+    axes.set_title(title, fontsize="medium")
+    axes.set_xlabel(axis.name + (" (log scale)" if axis.log else ""))
+    axes.grid(alpha=0.3)
+
+
 def write_figures(
-    run_dir: RunDir, analysis: Analysis, top: int = DEFAULT_TOP
+    run_dir: RunDir,
+    analysis: Analysis,
+    top: int = DEFAULT_TOP,
+    importance: Importance | None = None,
 ) -> list[Path]:
-    """Writes the five figures into `RUN_DIR/plots/`; returns the files
+    """Writes the five figures into `RUN_DIR/plots/`, and a wider search's
+    `importance.png` (where assessed) and `slices.png`; returns the files
     written, none when no trial has finished an epoch."""
     trials = analysis.top(top)
     if not trials:
@@ -263,6 +364,12 @@ def write_figures(
     figures["comparison.png"] = draw_intervals(
         comparison_intervals(analysis, trials), colors, subtitle
     )
+    if importance and importance.shares:
+        figures["importance.png"] = draw_importance(importance, objective, subtitle)
+    else:  # never left to disagree with the report
+        (run_dir.plots / "importance.png").unlink(missing_ok=True)
+    if importance and any(s.values for s in importance.slices):
+        figures["slices.png"] = draw_slices(importance, objective, subtitle)
     for name, figure in figures.items():
         with atomic_file(run_dir.plots / name) as file:  # a reader sees it whole
             figure.savefig(file, dpi=110, format="png")

@@ -28,11 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 def plot(args: argparse.Namespace) -> int:
     from tuning.analysis import analyze_run
     from tuning.figures import write_figures
+    from tuning.importance import assess
 
     run_dir = RunDir(args.run_dir)
-    paths = write_figures(
-        run_dir, analyze_run(run_dir, run_dir.read_settings()), args.top
-    )
+    analysis = analyze_run(run_dir, run_dir.read_settings())
+    paths = write_figures(run_dir, analysis, args.top, assess(analysis))
     if not paths:
         raise UsageError(
             f"No finished epochs to plot in {str(run_dir.root)!r}. Pass a run "

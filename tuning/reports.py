@@ -1,7 +1,9 @@
-"""`report.md`: a run's settings, verdicts, comparisons, results and figures.
+"""`report.md`: a run's settings, verdicts, comparisons, what matters (after
+a wider search), results and figures.
 
-It renders an `tuning.analysis.Analysis`; every number in it is one the
-analysis computed, and a difference is never stated without its interval.
+It renders an `tuning.analysis.Analysis` and its `tuning.importance.Importance`;
+every number in it is one they computed, and a difference or a share is
+never stated without its interval.
 """
 
 from __future__ import annotations
@@ -11,6 +13,13 @@ from pathlib import Path
 
 from tuning import verdicts
 from tuning.analysis import Analysis, TrialResult
+from tuning.importance import (
+    FEWEST_TRIALS,
+    TRIALS_PER_HYPERPARAMETER,
+    Importance,
+    Share,
+    Slice,
+)
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.tables import SUMMARY_COLUMNS, format_cell, result_row
 
@@ -208,8 +217,137 @@ def _cell(row: dict, column: str) -> str:
     return format_cell(value) if column in SUMMARY_COLUMNS else str(value)
 
 
-def write_report(run_dir: RunDir, analysis: Analysis, figures: list[Path]) -> Path:
-    """Writes `report.md`: settings, summary, comparisons, results and figures."""
+# The shares whose direction the report puts in words.
+DIRECTIONS = 3
+# Below this p-value a direction is stated; above it, said to be unclear.
+CLEAR = 0.05
+
+
+def what_matters(analysis: Analysis, importance: Importance) -> list[str]:
+    """The "What matters" section: each share with its interval, whether
+    one is clearly ahead, how conditional rates were assessed, and the
+    direction of the largest effects in words."""
+    if not importance.shares:
+        return [
+            f"Importance needs at least {importance.needed} completed trials "
+            f"({TRIALS_PER_HYPERPARAMETER} per hyperparameter, "
+            f"{FEWEST_TRIALS} at least); this search has "
+            f"{importance.trials}. Run with `--max-trials {importance.needed}` "
+            "or more."
+        ]
+    objective = analysis.objective.name
+    overall = [s for s in importance.shares if s.condition is None]
+    lines = [
+        f"The share of the variance of {objective} each hyperparameter explains "
+        f"alone (fANOVA, by Optuna) over {importance.trials} completed trials, "
+        "each its mean over its runs, with a 95% interval over "
+        f"{importance.resamples} resamples of the trials and forest seeds. "
+        f"These shares sum to {sum(s.share for s in overall):.2f}; the rest is "
+        "the hyperparameters' interactions.",
+        "",
+        "| rank | hyperparameter | share | 95% interval | trials |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {rank} | {_share_name(s)} | {s.share:.3f} | "
+            f"[{s.low:.3f}, {s.high:.3f}] | {s.trials} |"
+            for rank, s in enumerate(importance.shares, start=1)
+        ),
+        "",
+    ]
+    leader = importance.leader
+    if leader:
+        lines.append(
+            f"**{leader.name}** is clearly ahead: its interval lies above every "
+            "other hyperparameter's."
+        )
+    else:
+        lines.append(
+            "No hyperparameter is clearly ahead: the largest share's interval "
+            "overlaps another's."
+        )
+    lines += _conditions(analysis, importance)
+    slices = {s.axis.name: s for s in importance.slices}
+    lines += ["", "Directions of the largest effects (plots/slices.png):", ""]
+    for share in importance.shares[:DIRECTIONS]:
+        lines.append(f"- {_direction(slices[share.name], analysis)}")
+    return lines
+
+
+def _share_name(share: Share) -> str:
+    if share.condition is None:
+        return share.name
+    return f"{share.name} (among trials with {share.condition})"
+
+
+def _conditions(analysis: Analysis, importance: Importance) -> list[str]:
+    """How conditional rates, Hyperband budgets and Bayesian sampling shape
+    the shares."""
+    lines = []
+    rates = [s.axis for s in importance.slices if s.axis.condition]
+    if rates:
+        lines.append(
+            "Conditional rates: "
+            + ", ".join(f"{a.name} exists only when {a.condition}" for a in rates)
+            + ". Whether each is on is assessed over all trials; a rate among "
+            "the trials that have it (its share is of the variance among them)."
+            + "".join(
+                f" {name}: {having} trials have it, {needed} are needed; not assessed."
+                for name, (having, needed) in importance.too_few.items()
+            )
+        )
+    mode = analysis.settings.mode
+    if mode == "hyperband":
+        lines.append(
+            f"Hyperband: only the trials that trained all {analysis.settings.epochs} "
+            "epochs are assessed."
+        )
+    if mode == "bayesian":
+        lines.append(
+            "Bayesian optimization samples where it expects the best, not evenly: "
+            "the shares describe the part of the space it searched."
+        )
+    return lines
+
+
+def _direction(piece: Slice, analysis: Analysis) -> str:
+    """One effect's direction in words, with the statistic it rests on."""
+    objective = analysis.objective
+    name, p_value = piece.axis.name, format_cell(piece.p_value, digits=2)
+    if piece.correlation is None:
+        by_value = piece.means_by_value()
+        ranked = sorted(by_value, key=lambda v: by_value[v][0])
+        if objective.higher_is_better:
+            ranked.reverse()
+        best, worst = ranked[0], ranked[-1]
+        return (
+            f"{name}: {best} scores best (mean {by_value[best][0]:.4f}, "
+            f"{by_value[best][1]} trials), {worst} worst (mean "
+            f"{by_value[worst][0]:.4f}, {by_value[worst][1]} trials); "
+            f"Kruskal-Wallis p = {p_value}."
+        )
+    if math.isnan(piece.correlation):
+        return f"{name}: too few trials for a direction."
+    if not piece.p_value < CLEAR:
+        return (
+            f"{name}: no clear direction (Spearman rho = {piece.correlation:+.2f}, "
+            f"p = {p_value}, {len(piece.values)} trials)."
+        )
+    better = "better" if objective.gain(piece.correlation) > 0 else "worse"
+    return (
+        f"{name}: higher values go with {better} {objective} (Spearman "
+        f"rho = {piece.correlation:+.2f}, p = {p_value}, {len(piece.values)} "
+        "trials)."
+    )
+
+
+def write_report(
+    run_dir: RunDir,
+    analysis: Analysis,
+    figures: list[Path],
+    importance: Importance | None = None,
+) -> Path:
+    """Writes `report.md`: settings, summary, comparisons, what matters,
+    results and figures."""
     settings = analysis.settings
     objective = settings.objective
     lines = [
@@ -232,6 +370,11 @@ def write_report(run_dir: RunDir, analysis: Analysis, figures: list[Path]) -> Pa
         "",
         *comparison_table(analysis),
         "",
+        *(
+            ["## What matters", "", *what_matters(analysis, importance), ""]
+            if importance
+            else []
+        ),
         "## Results (the mean curve of each trial)",
         "",
         *results_table(analysis),

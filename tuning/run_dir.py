@@ -110,6 +110,10 @@ class RunDir:
         return self.root / "histories.csv"
 
     @property
+    def importance_csv(self) -> Path:
+        return self.root / "importance.csv"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.md"
 

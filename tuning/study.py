@@ -20,6 +20,7 @@ from tuning.best_model import export_best_model
 from tuning.data import holdout_split, load_imdb, load_word_index
 from tuning.errors import StudyStopped, UsageError
 from tuning.figures import write_figures
+from tuning.importance import assess
 from tuning.modes import make_oracle
 from tuning.reports import write_report
 from tuning.run_dir import RunDir
@@ -78,9 +79,11 @@ def run_study(
 
             lead_search(tuner, run_dir, cluster)
         analysis = analyze_run(run_dir, settings)
-        write_tables(run_dir, analysis)
+        importance = assess(analysis)
+        write_tables(run_dir, analysis, importance)
         write_verdicts(run_dir, analysis)
-        write_report(run_dir, analysis, write_figures(run_dir, analysis))
+        figures = write_figures(run_dir, analysis, importance=importance)
+        write_report(run_dir, analysis, figures, importance)
         export_best_model(tuner, run_dir, analysis, word_index)
     return analysis
 

@@ -1,7 +1,9 @@
-"""A run's tables: `results.csv`, `runs.csv`, `histories.csv` and the terminal's.
+"""A run's tables: `results.csv`, `runs.csv`, `histories.csv`, `importance.csv`
+and the terminal's.
 
-Each renders an `tuning.analysis.Analysis`: one row per trial, per finished
-run, and per run and epoch.
+Each renders an `tuning.analysis.Analysis` (one row per trial, per finished
+run, and per run and epoch) or its `tuning.importance.Importance` (one row
+per hyperparameter).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from pathlib import Path
 
 from tuning.analysis import HISTORY_METRICS, RUN_METRICS, Analysis, TrialResult
+from tuning.importance import Importance
 from tuning.records import epoch_numbers, failure_reason
 from tuning.run_dir import RunDir, write_text_atomically
 
@@ -121,8 +124,37 @@ def history_rows(trial: TrialResult, protocol: str) -> list[dict]:
     ]
 
 
-def write_tables(run_dir: RunDir, analysis: Analysis) -> list[dict]:
-    """Writes `results.csv`, `runs.csv` and `histories.csv`.
+def importance_rows(importance: Importance) -> list[dict]:
+    """One row per hyperparameter assessed, largest share first; a
+    conditional rate's rows last, with the trials it was assessed among."""
+    scales = {s.axis.name: _scale(s.axis) for s in importance.slices}
+    return [
+        {
+            "rank": rank,
+            "hyperparameter": share.name,
+            "share": share.share,
+            "ci_low": share.low,
+            "ci_high": share.high,
+            "trials": share.trials,
+            "among": f"{share.condition} = True" if share.condition else "all trials",
+            "scale": scales[share.name],
+        }
+        for rank, share in enumerate(importance.shares, start=1)
+    ]
+
+
+def _scale(axis) -> str:
+    if axis.choices is not None:
+        return "choice"
+    return "log" if axis.log else "linear"
+
+
+def write_tables(
+    run_dir: RunDir, analysis: Analysis, importance: Importance | None = None
+) -> list[dict]:
+    """Writes `results.csv`, `runs.csv`, `histories.csv` and, where
+    importance was assessed, `importance.csv` (removed where it was not, so
+    that it never disagrees with the report).
 
     Returns:
         The results rows, in trial start order.
@@ -137,6 +169,10 @@ def write_tables(run_dir: RunDir, analysis: Analysis) -> list[dict]:
         run_dir.histories_csv,
         [row for t in analysis.trials for row in history_rows(t, protocol)],
     )
+    if importance and importance.shares:
+        _write_csv(run_dir.importance_csv, importance_rows(importance))
+    else:
+        run_dir.importance_csv.unlink(missing_ok=True)
     return rows
 
 

@@ -1,0 +1,360 @@
+"""Which hyperparameters matter after a wider search, and in which direction.
+
+Importance is fANOVA's (Hutter, Hoos and Leyton-Brown 2014), as Optuna
+computes it: a random forest is fitted to the trials, and each
+hyperparameter's share is the part of the variance of the forest's
+objective that it explains alone (its main effect); what the shares leave
+is interactions. A forest of a few dozen trials is itself uncertain, so
+every share comes with an interval: the trials resampled with replacement
+and the forest grown from another seed, `RESAMPLES` times.
+
+What it is fitted to: each completed trial's mean objective over its runs;
+in a Hyperband search, only the trials that trained the full budget (the
+others are scored after fewer epochs). Log-scaled ranges are given to the
+forest as log10 values, so that fANOVA averages over the space as the search
+sampled it (Optuna's fANOVA integrates on the values' own scale).
+
+Conditional rates (`dropout`, `l2`) exist only in the trials that have them
+on. Whether they are on (`dropout_on`, `l2_on`) is assessed over all trials;
+a rate's share is assessed among the trials that have it, beside the other
+hyperparameters there: a share of the variance among those trials.
+
+Slices are the marginal view: every trial's objective against each
+hyperparameter's value, and the direction of each effect from the data
+(Spearman's rank correlation for numbers, the mean per value for choices,
+both from scipy.stats).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import warnings
+
+import numpy as np
+
+from tuning.analysis import COMPLETED, Analysis
+
+logger = logging.getLogger(__name__)
+
+SEARCH_MODES = ("random", "bayesian", "hyperband")
+# Below this many trials per hyperparameter assessed (and below
+# `FEWEST_TRIALS` in all), the forest describes the trials, not the space:
+# importance is not shown.
+TRIALS_PER_HYPERPARAMETER = 2
+FEWEST_TRIALS = 10
+RESAMPLES = 100
+# Forests grown on all trials for the point estimate, from seeds 0, 1, ...
+POINT_SEEDS = 5
+TREES = 16
+LEVEL = 0.95
+HYPERBAND_BUDGET = "tuner/epochs"
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    """One hyperparameter as the search sampled it.
+
+    Attributes:
+        name: as Keras Tuner records it, e.g. `learning_rate`, `dropout_on`.
+        choices: a choice's values, or `None` for a range.
+        low, high: a range's bounds.
+        log: whether the range was sampled on a log scale.
+        integer: whether its values are integers.
+        condition: the boolean hyperparameter that must be true for this one
+            to exist (`dropout_on` for `dropout`), or `None`.
+    """
+
+    name: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    condition: str | None = None
+
+    def distribution(self):
+        """Its Optuna distribution, log ranges as log10 values."""
+        from optuna import distributions
+
+        if self.choices is not None:
+            return distributions.CategoricalDistribution(self.choices)
+        if self.log:
+            return distributions.FloatDistribution(
+                math.log10(self.low), math.log10(self.high)
+            )
+        if self.integer:
+            return distributions.IntDistribution(int(self.low), int(self.high))
+        return distributions.FloatDistribution(self.low, self.high)
+
+    def encode(self, value):
+        """A trial's value as `distribution` holds it."""
+        return math.log10(value) if self.log else value
+
+
+@dataclasses.dataclass(frozen=True)
+class Share:
+    """One hyperparameter's share of the objective's variance.
+
+    Attributes:
+        name: the hyperparameter.
+        share: fANOVA's main effect, the mean over `POINT_SEEDS` forests.
+        low, high: its `LEVEL` interval over the resampled trials.
+        trials: the trials it was assessed on.
+        condition: for a conditional rate, the hyperparameter those trials
+            have on; `None` when assessed over all trials.
+    """
+
+    name: str
+    share: float
+    low: float
+    high: float
+    trials: int
+    condition: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+    """Every trial's objective against one hyperparameter's value.
+
+    Attributes:
+        axis: the hyperparameter.
+        values: its value in each trial that has it.
+        means, lows, highs: each trial's mean objective and its 95%
+            interval over its runs (NaN bounds for one run).
+        correlation: for a number, Spearman's rank correlation of value and
+            objective; `None` for a choice.
+        p_value: that correlation's p-value, or, for a choice, the
+            Kruskal-Wallis test's that every value scores alike; NaN where
+            there is too little to test.
+    """
+
+    axis: Axis
+    values: list
+    means: list[float]
+    lows: list[float]
+    highs: list[float]
+    correlation: float | None
+    p_value: float
+
+    def means_by_value(self) -> dict:
+        """A choice's values -> (mean objective of its trials, their count)."""
+        groups: dict = {}
+        for value, mean in zip(self.values, self.means, strict=True):
+            groups.setdefault(value, []).append(mean)
+        return {value: (float(np.mean(g)), len(g)) for value, g in groups.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Importance:
+    """A wider search's importance and slices.
+
+    Attributes:
+        trials: the trials assessed.
+        resamples: the resampled sets of trials the intervals come from.
+        needed: the fewest trials the assessment over all trials needs.
+        shares: the shares over all trials, largest first, then each
+            conditional rate's; empty when there were too few trials.
+        too_few: conditional rates not assessed -> (trials that have them,
+            trials needed).
+        slices: one per hyperparameter, in the space's order.
+    """
+
+    trials: int
+    resamples: int
+    needed: int
+    shares: list[Share]
+    too_few: dict[str, tuple[int, int]]
+    slices: list[Slice]
+
+    @property
+    def leader(self) -> Share | None:
+        """The hyperparameter clearly ahead: the one whose interval lies
+        above every other's over all trials; `None` if intervals overlap."""
+        shares = [s for s in self.shares if s.condition is None]
+        if len(shares) < 2:
+            return None
+        first, others = shares[0], shares[1:]
+        return first if all(first.low > s.high for s in others) else None
+
+
+def needed_trials(hyperparameters: int) -> int:
+    """The fewest trials an assessment of `hyperparameters` needs."""
+    return max(FEWEST_TRIALS, TRIALS_PER_HYPERPARAMETER * hyperparameters)
+
+
+def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
+    """The importance and slices of a wider search's trials; `None` for a grid."""
+    settings = analysis.settings
+    if settings.mode not in SEARCH_MODES or not settings.space:
+        return None
+    axes = search_axes(settings.space)
+    trials = _scored_trials(analysis)
+    slices = [_slice(axis, trials) for axis in axes]
+    unconditional = [a for a in axes if a.condition is None]
+    needed = needed_trials(len(unconditional))
+    shares, too_few = [], {}
+    if len(trials) >= needed:
+        logger.info(
+            "Importance: fANOVA over %d trials, %d resamples", len(trials), resamples
+        )
+        rng = np.random.default_rng(settings.seed or 0)
+        shares = _shares(unconditional, trials, None, resamples, rng)
+        shares.sort(key=lambda s: -s.share)
+        for axis in (a for a in axes if a.condition):
+            group = [a for a in unconditional if a.name != axis.condition] + [axis]
+            having = [t for t in trials if t[0].get(axis.condition)]
+            if len(having) < needed_trials(len(group)):
+                too_few[axis.name] = (len(having), needed_trials(len(group)))
+                continue
+            shares += [
+                s
+                for s in _shares(group, having, axis.condition, resamples, rng)
+                if s.name == axis.name
+            ]
+    return Importance(len(trials), resamples, needed, shares, too_few, slices)
+
+
+def search_axes(space: dict) -> list[Axis]:
+    """The hyperparameters a space lets vary, as axes, in the space's order;
+    an off-able rate as its `<name>_on` and the rate conditional on it."""
+    from hypermodels.space import INTEGER, OPTIONAL
+
+    axes = []
+    for name, spec in space.items():
+        if name in OPTIONAL and isinstance(spec, dict) and spec.get("off"):
+            if "values" not in spec and "min" not in spec:
+                continue  # always off
+            axes.append(Axis(f"{name}_on", choices=(False, True)))
+            axes.append(_axis(name, spec, name in INTEGER, f"{name}_on"))
+        else:
+            axes.append(_axis(name, spec, name in INTEGER))
+    return [a for a in axes if not _constant(a)]
+
+
+def _axis(name: str, spec, integer: bool, condition: str | None = None) -> Axis:
+    if isinstance(spec, list) or "values" in spec:
+        values = spec if isinstance(spec, list) else spec["values"]
+        return Axis(name, choices=tuple(values), condition=condition)
+    return Axis(
+        name,
+        low=spec["min"],
+        high=spec["max"],
+        log=spec.get("sampling") == "log",
+        integer=integer,
+        condition=condition,
+    )
+
+
+def _constant(axis: Axis) -> bool:
+    if axis.choices is not None:
+        return len(set(axis.choices)) < 2
+    return axis.low == axis.high
+
+
+def _scored_trials(analysis: Analysis) -> list[tuple[dict, float, float, float]]:
+    """Each completed trial's (hyperparameters, mean objective, interval
+    bounds); Hyperband's only at the full budget."""
+    epochs = analysis.settings.epochs
+    scored = []
+    for trial in analysis.trials:
+        values = trial.record.hyperparameters
+        if trial.record.status != COMPLETED or not trial.summaries:
+            continue
+        if values.get(HYPERBAND_BUDGET, epochs) != epochs:
+            continue
+        summary = trial.summaries["objective"]
+        if math.isfinite(summary.mean):
+            scored.append((values, summary.mean, summary.ci_low, summary.ci_high))
+    return scored
+
+
+def _shares(axes, trials, condition, resamples, rng) -> list[Share]:
+    """Each axis' share: the mean over `POINT_SEEDS` forests on `trials`,
+    and its interval over `resamples` resampled trials and seeds."""
+    points = [_fanova(axes, trials, seed) for seed in range(POINT_SEEDS)]
+    resampled = [
+        _fanova(axes, [trials[i] for i in rng.integers(len(trials), size=len(trials))],
+                POINT_SEEDS + r)
+        for r in range(resamples)
+    ]  # fmt: skip
+    tail = 100 * (1 - LEVEL) / 2
+    shares = []
+    for axis in axes:
+        draws = [r[axis.name] for r in resampled]
+        low, high = np.percentile(draws, [tail, 100 - tail])
+        share = float(np.mean([p[axis.name] for p in points]))
+        shares.append(
+            Share(axis.name, share, float(low), float(high), len(trials), condition)
+        )
+    return shares
+
+
+def _fanova(axes: list[Axis], trials, seed: int) -> dict[str, float]:
+    """fANOVA's main effect of each axis on `trials`, by Optuna."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = {axis.name: axis.distribution() for axis in axes}
+    study = optuna.create_study()
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={a.name: a.encode(values[a.name]) for a in axes},
+                distributions=distributions,
+                value=mean,
+            )
+            for values, mean, _, _ in trials
+        ]
+    )
+    evaluator = FanovaImportanceEvaluator(n_trees=TREES, seed=seed)
+    shares = evaluator.evaluate(study, params=[a.name for a in axes])
+    return {name: float(share) for name, share in shares.items()}
+
+
+def _slice(axis: Axis, trials) -> Slice:
+    having = [t for t in trials if axis.name in t[0]]
+    values = [t[0][axis.name] for t in having]
+    means = [t[1] for t in having]
+    correlation, p_value = None, math.nan
+    with warnings.catch_warnings():
+        # Constant inputs have no correlation: NaN, which the report skips.
+        warnings.simplefilter("ignore")
+        if axis.choices is None:
+            correlation, p_value = _rank_correlation(values, means)
+        else:
+            p_value = _kruskal(values, means)
+    return Slice(
+        axis,
+        values,
+        means,
+        [t[2] for t in having],
+        [t[3] for t in having],
+        correlation,
+        p_value,
+    )
+
+
+def _rank_correlation(values, means) -> tuple[float, float]:
+    from scipy import stats
+
+    if len(values) < 3:
+        return math.nan, math.nan
+    result = stats.spearmanr(values, means)
+    return float(result.statistic), float(result.pvalue)
+
+
+def _kruskal(values, means) -> float:
+    from scipy import stats
+
+    groups: dict = {}
+    for value, mean in zip(values, means, strict=True):
+        groups.setdefault(value, []).append(mean)
+    if len(groups) < 2 or len(values) <= len(groups):
+        return math.nan
+    try:
+        return float(stats.kruskal(*groups.values()).pvalue)
+    except ValueError:  # every value the same
+        return math.nan
