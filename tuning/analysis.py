@@ -87,6 +87,11 @@ class TrialResult:
         return self.record.label
 
     @property
+    def objective_values(self) -> list[float]:
+        """Each finished run's best value of the objective."""
+        return [run.metrics["objective"] for run in self.runs]
+
+    @property
     def epochs(self) -> list[int]:
         """The mean curve's 1-based epoch numbers."""
         return epoch_numbers(self.history) if self.history else []
@@ -196,7 +201,7 @@ def _compare(
 ) -> tuple[verdicts.Comparison, int] | None:
     """The trial's comparison at its last look, on the runs of that look:
     its first runs and the reference's then (`None` before a look)."""
-    values, baseline = _objective_values(trial), _objective_values(reference)
+    values, baseline = trial.objective_values, reference.objective_values
     look = 1
     if settings.max_repeats:
         look = schedule.last_look(len(values))
@@ -294,10 +299,6 @@ def _bands(record: TrialRecord) -> dict[str, tuple[list[float], list[float]]]:
         ]
         bands[metric] = ([s.ci_low for s in summaries], [s.ci_high for s in summaries])
     return bands
-
-
-def _objective_values(trial: TrialResult) -> list[float]:
-    return [run.metrics["objective"] for run in trial.runs]
 
 
 def _reference(trials: list[TrialResult], settings: StudySettings) -> str | None:

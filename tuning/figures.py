@@ -24,6 +24,7 @@ from typing import NamedTuple
 from tuning.analysis import Analysis, TrialResult
 from tuning.importance import Importance, Slice
 from tuning.run_dir import RunDir, atomic_file
+from tuning.two_studies import TwoStudies
 
 TITLES = {
     "val_accuracy": "Validation accuracy",
@@ -335,6 +336,52 @@ def _draw_slice(axes, piece: Slice, share: float | None) -> None:
     axes.grid(alpha=0.3)
 
 
+VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
+
+
+def draw_differences(two: TwoStudies):
+    """One row per matched trial: B minus A as a dot, its simultaneous
+    interval as whiskers, 0 and plus or minus the margin marked; returns
+    the Figure."""
+    from matplotlib.figure import Figure
+
+    pairs = two.pairs
+    figure = Figure(figsize=(8, 1.8 + 0.45 * len(pairs)), layout="constrained")
+    axes = figure.subplots()
+    axes.axvspan(-two.margin, two.margin, fill=False, hatch="//",
+                 edgecolor="tab:green", linewidth=0, alpha=0.5,
+                 label=f"± margin {two.margin:g}")  # fmt: skip
+    axes.axvline(0, color="grey", linewidth=0.8)
+    for row, pair in enumerate(pairs):
+        result = pair.comparison
+        color = VERDICT_COLORS.get(result.verdict, "tab:grey")
+        if not math.isnan(result.ci_low):
+            axes.hlines(row, result.ci_low, result.ci_high, color=color, linewidth=2)
+        axes.plot(result.difference, row, "o", color=color, markersize=7)
+    axes.set_yticks(
+        list(range(len(pairs))),
+        [f"{p.label}: {p.comparison.verdict}" for p in pairs],
+    )
+    axes.invert_yaxis()
+    objective = TITLES.get(two.a.objective.name, two.a.objective.name).lower()
+    axes.set_xlabel(f"B minus A: difference of mean best {objective}")
+    axes.set_title(f"{two.names[1]} (B) against {two.names[0]} (A)", fontsize="medium")
+    axes.grid(alpha=0.3, axis="x")
+    axes.legend(loc="best", fontsize="small")
+    figure.suptitle(
+        f"Whiskers: simultaneous 95% interval over {len(pairs)} pair(s)",
+        fontsize="small",
+    )
+    return figure
+
+
+def write_figure(path: Path, figure) -> Path:
+    """Saves `figure` as a PNG at `path`; a reader sees it whole or not at all."""
+    with atomic_file(path) as file:
+        figure.savefig(file, dpi=110, format="png")
+    return path
+
+
 def write_figures(
     run_dir: RunDir,
     analysis: Analysis,
@@ -370,10 +417,7 @@ def write_figures(
         (run_dir.plots / "importance.png").unlink(missing_ok=True)
     if importance and any(s.values for s in importance.slices):
         figures["slices.png"] = draw_slices(importance, objective, subtitle)
-    for name, figure in figures.items():
-        with atomic_file(run_dir.plots / name) as file:  # a reader sees it whole
-            figure.savefig(file, dpi=110, format="png")
-    return [run_dir.plots / name for name in figures]
+    return [write_figure(run_dir.plots / name, f) for name, f in figures.items()]
 
 
 def _figure():

@@ -1,9 +1,9 @@
 """`report.md`: a run's settings, verdicts, comparisons, what matters (after
-a wider search), results and figures.
+a wider search), results and figures; and `compare.md`, two studies compared.
 
-It renders an `tuning.analysis.Analysis` and its `tuning.importance.Importance`;
-every number in it is one they computed, and a difference or a share is
-never stated without its interval.
+It renders an `tuning.analysis.Analysis` and its `tuning.importance.Importance`,
+or a `tuning.two_studies.TwoStudies`; every number in it is one they
+computed, and a difference or a share is never stated without its interval.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tuning.importance import (
 )
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.tables import SUMMARY_COLUMNS, format_cell, result_row
+from tuning.two_studies import TwoStudies
 
 # The grid's pair of identical configurations: their gap is seed noise.
 NOISE_PAIR = ("Baseline", "64 Units")
@@ -388,3 +389,81 @@ def write_report(
     ]
     write_text_atomically(run_dir.report, "\n".join(lines))
     return run_dir.report
+
+
+def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:
+    """Writes `compare.md`: the two studies, what differs between them,
+    each matched trial's verdict with its interval, and the figure."""
+    first, second = two.names
+    objective = two.a.objective
+    lines = [
+        f"# {second} against {first}",
+        "",
+        f"- A: `{first}`: {_study_line(two.a)}",
+        f"- B: `{second}`: {_study_line(two.b)}",
+        "",
+        *_pair_differences(two),
+        "",
+        f"For each configuration trained in both, B's runs against A's on "
+        f"{objective} (each run's best), margin D = {two.margin:g}: the "
+        "difference of means, B minus A, with its simultaneous 95% Welch "
+        f"interval (5% split over {len(two.pairs)} pair(s); docs/statistics.md). "
+        "*Equivalent* when the interval lies within plus or minus D, *better* or "
+        "*worse* when it excludes 0, else *undecided*.",
+        "",
+        "| trial | runs A | runs B | mean A | mean B | B - A | simultaneous 95% CI "
+        "| P(B>A) | verdict | runs needed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pair in two.pairs:
+        result = pair.comparison
+        a, b = pair.a.summaries["objective"], pair.b.summaries["objective"]
+        lines.append(
+            f"| {pair.label} | {a.n} | {b.n} | {a.mean:.4f} | {b.mean:.4f} | "
+            f"{result.difference:+.4f} | "
+            f"{_bounds(result.ci_low, result.ci_high, signed=True)} | "
+            f"{format_cell(result.p_beats, digits=2)} | {result.verdict} | "
+            f"{result.repeats_needed or ''} |"
+        )
+    counts = {v: 0 for v in (*verdicts.DECIDED, verdicts.UNDECIDED)}
+    for pair in two.pairs:
+        counts[pair.comparison.verdict] = counts.get(pair.comparison.verdict, 0) + 1
+    lines += [
+        "",
+        "In all: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".",
+    ]
+    if two.only_a or two.only_b:
+        lines.append(
+            f"Not matched: only in A {two.only_a or 'none'}; only in B "
+            f"{two.only_b or 'none'}."
+        )
+    if figure:
+        lines += ["", f"![{figure.stem}]({figure.name})"]
+    write_text_atomically(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _study_line(analysis: Analysis) -> str:
+    settings = analysis.settings
+    runs = f"up to {settings.max_repeats}" if settings.max_repeats else settings.repeats
+    return (
+        f"mode {settings.mode}, backend {settings.backend}, seed {settings.seed}, "
+        f"{settings.epochs} epochs, {runs} runs a trial; "
+        f"{settings.protocol_description}."
+    )
+
+
+def _pair_differences(two: TwoStudies) -> list[str]:
+    """What differs between the two studies, the measurement first."""
+    if not two.differences:
+        return ["The two studies' settings are the same."]
+    text = "; ".join(f"{name} {a} vs {b}" for name, (a, b) in two.differences.items())
+    lines = [f"Settings that differ: {text}."]
+    if two.measurement_differences:
+        lines.append(
+            "**These change what the objective measures: "
+            + ", ".join(two.measurement_differences)
+            + ". The verdicts below compare two measurements, not one training "
+            "under a change.**"
+        )
+    return lines

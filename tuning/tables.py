@@ -1,9 +1,10 @@
 """A run's tables: `results.csv`, `runs.csv`, `histories.csv`, `importance.csv`
-and the terminal's.
+and the terminal's; and two studies' `compare.csv`.
 
 Each renders an `tuning.analysis.Analysis` (one row per trial, per finished
-run, and per run and epoch) or its `tuning.importance.Importance` (one row
-per hyperparameter).
+run, and per run and epoch), its `tuning.importance.Importance` (one row
+per hyperparameter) or a `tuning.two_studies.TwoStudies` (one row per
+matched trial).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tuning.analysis import HISTORY_METRICS, RUN_METRICS, Analysis, TrialResult
 from tuning.importance import Importance
 from tuning.records import epoch_numbers, failure_reason
 from tuning.run_dir import RunDir, write_text_atomically
+from tuning.two_studies import TwoStudies
 
 # The results columns that are not hyperparameters.
 SUMMARY_COLUMNS = (
@@ -174,6 +176,38 @@ def write_tables(
     else:
         run_dir.importance_csv.unlink(missing_ok=True)
     return rows
+
+
+def pair_rows(two: TwoStudies) -> list[dict]:
+    """One row per matched trial: each study's runs and mean objective, B
+    minus A with its interval, P(B>A), the verdict and the runs it needs."""
+    rows = []
+    for pair in two.pairs:
+        result = pair.comparison
+        a, b = pair.a.summaries["objective"], pair.b.summaries["objective"]
+        rows.append(
+            {
+                "label": pair.label,
+                "runs_a": a.n,
+                "runs_b": b.n,
+                "mean_a": a.mean,
+                "mean_b": b.mean,
+                "difference": result.difference,
+                "difference_ci_low": result.ci_low,
+                "difference_ci_high": result.ci_high,
+                "p_b_beats_a": result.p_beats,
+                "p_value": result.p_value,
+                "margin": two.margin,
+                "verdict": result.verdict,
+                "repeats_needed": result.repeats_needed or "",
+            }
+        )
+    return rows
+
+
+def write_pair_table(path: Path, two: TwoStudies) -> None:
+    """Writes `compare.csv`."""
+    _write_csv(path, pair_rows(two))
 
 
 def format_table(analysis: Analysis) -> str:

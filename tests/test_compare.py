@@ -1,0 +1,124 @@
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import (
+    analysed_pair,
+    fabricated_trial,
+    grid_argv,
+    one_line_error,
+    read_csv,
+)
+from tuning import compare, search
+from tuning.analysis import analyze
+from tuning.settings import StudySettings
+from tuning.two_studies import compare_studies
+
+
+@pytest.fixture(scope="session")
+def other_seeds(imdb_path, tmp_path_factory):
+    """The noise pair's study again, from seed 6."""
+    logdir = tmp_path_factory.mktemp("other-seeds")
+    argv = grid_argv(imdb_path, logdir, "Baseline,64 Units", repeats=3, seed=6)
+    assert search.main(argv) == 0
+    return logdir / "grid"
+
+
+def run_compare(argv, capsys):
+    status = compare.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def edited_copy(run_dir, destination, **settings):
+    """A copy of `run_dir` whose study.json says `settings`."""
+    shutil.copytree(run_dir, destination)
+    study = destination / "study.json"
+    study.write_text(json.dumps({**json.loads(study.read_text()), **settings}))
+    return destination
+
+
+@pytest.mark.slow
+def test_the_same_study_from_other_seeds_is_never_better_or_worse(
+    noise_pair, other_seeds, tmp_path, capsys
+):
+    output = tmp_path / "out"
+    argv = [noise_pair, other_seeds, "--output", output]
+    status, out, _ = run_compare(argv, capsys)
+    assert status == 0 and out.strip().splitlines()[-1] == str(output)
+    rows = {row["label"]: row for row in read_csv(output / "compare.csv")}
+    assert set(rows) == {"Baseline", "64 Units"}
+    for row in rows.values():
+        assert row["runs_a"] == row["runs_b"] == "3"
+        assert row["verdict"] not in ("better", "worse")
+        assert float(row["difference"]) == pytest.approx(
+            float(row["mean_b"]) - float(row["mean_a"])
+        )
+        assert float(row["difference_ci_low"]) < float(row["difference"])
+    report = (output / "compare.md").read_text()
+    assert "Settings that differ: seed 5 vs 6." in report
+    assert "(5% split over 2 pair(s)" in report
+    assert (output / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_studies_that_measure_differently_are_refused_unless_allowed(
+    noise_pair, tmp_path, capsys
+):
+    shorter = edited_copy(noise_pair, tmp_path / "shorter", epochs=2)
+    status, out, err = run_compare([noise_pair, shorter], capsys)
+    one_line_error(status, err, "measure differently (epochs 3 vs 2)")
+    assert not (tmp_path / "compare-grid-vs-shorter").exists()
+    argv = [noise_pair, shorter, "--allow-differences", "--output", tmp_path / "o"]
+    status, out, err = run_compare(argv, capsys)
+    assert status == 0 and "note: the studies differ in epochs 3 vs 2" in err
+    report = (tmp_path / "o" / "compare.md").read_text()
+    assert "**These change what the objective measures: epochs." in report
+
+
+@pytest.mark.slow
+def test_a_study_without_repeats_gets_no_verdict(noise_pair, tmp_path, capsys):
+    single = edited_copy(noise_pair, tmp_path / "single", repeats=1)
+    status, _, err = run_compare([single, noise_pair], capsys)
+    one_line_error(status, err, "trained one run per trial: no verdict is possible")
+
+
+def test_paths_that_are_not_run_directories_are_refused(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    status, _, err = run_compare([tmp_path / "empty", tmp_path / "missing"], capsys)
+    one_line_error(status, err, "is not a run directory (no study.json)")
+    status, _, err = run_compare([tmp_path / "empty", tmp_path / "empty"], capsys)
+    one_line_error(status, err, "RUN_A and RUN_B are the same run")
+
+
+def test_searches_are_matched_by_hyperparameters_not_labels():
+    settings = StudySettings(mode="random", seed=1, repeats=5)
+
+    def study(labels_and_units, shift):
+        trials = []
+        for label, units in labels_and_units:
+            trial = fabricated_trial(
+                label, [0.8], repeats=5, shifts=[shift + 0.001 * k for k in range(5)]
+            )
+            trials.append(
+                trial.__class__(
+                    **{**trial.__dict__, "hyperparameters": {"units": units}}
+                )
+            )
+        return analyze(trials, settings)  # fmt: skip
+
+    a = study([("a0", 32), ("a1", 64), ("a2", 128)], 0.0)
+    b = study([("b0", 64), ("b1", 256), ("b2", 32)], 0.03)
+    two = compare_studies(a, b)
+    assert [(p.label, p.b.label) for p in two.pairs] == [("a0", "b2"), ("a1", "b0")]
+    assert two.only_a == ["a2"] and two.only_b == ["b1"]
+    assert all(p.comparison.verdict == "better" for p in two.pairs)
+    assert two.alpha == pytest.approx(0.05 / 2)
+
+
+def test_a_trial_that_changed_is_worse_and_one_that_did_not_is_not():
+    two = compare_studies(analysed_pair(0.0), analysed_pair(-0.02))
+    verdicts = {p.label: p.comparison.verdict for p in two.pairs}
+    assert verdicts["B"] == "worse" and verdicts["A"] not in ("better", "worse")
+    assert two.pairs[1].comparison.difference == pytest.approx(-0.02)

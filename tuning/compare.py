@@ -1,0 +1,140 @@
+"""`python -m tuning.compare RUN_A RUN_B`: did a change change the results?
+
+Compares the trials two studies both trained (`tuning.two_studies`) and
+writes `compare.csv`, `compare.md` and `compare.png` into a directory it
+prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from tuning import cli
+from tuning.errors import UsageError
+from tuning.run_dir import RunDir
+from tuning.settings import StudySettings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tuning.compare",
+        description=(
+            "Compare study B with study A: for each configuration trained in "
+            "both (the same grid variant, or the same hyperparameters), B's "
+            "runs against A's, with an interval and a verdict (better, worse, "
+            "equivalent within the margin, undecided). Writes compare.csv, "
+            "compare.md and compare.png into a directory it prints."
+        ),
+    )
+    parser.add_argument("run_a", type=Path, help="the study compared against (A)")
+    parser.add_argument("run_b", type=Path, help="the study compared (B)")
+    parser.add_argument(
+        "--margin",
+        type=cli.float_between(0, math.inf, "a positive number"),
+        metavar="D",
+        help="the smallest difference in the objective that matters (default: A's)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="where to write the comparison (default: compare-A-vs-B beside A)",
+    )
+    parser.add_argument(
+        "--allow-differences",
+        action="store_true",
+        help="compare even if the studies' objectives, epochs or protocols "
+        "differ; compare.md then says what differs",
+    )
+    cli.add_common_flags(parser)
+    return parser
+
+
+def compare(args: argparse.Namespace) -> int:
+    from tuning.analysis import analyze_run
+    from tuning.figures import draw_differences, write_figure
+    from tuning.reports import write_pair_report
+    from tuning.tables import write_pair_table
+    from tuning.two_studies import compare_studies, differing_settings
+
+    run_a, run_b = RunDir(args.run_a), RunDir(args.run_b)
+    if run_a.root.resolve() == run_b.root.resolve():
+        raise UsageError("RUN_A and RUN_B are the same run. Pass two run directories.")
+    settings_a, settings_b = run_a.read_settings(), run_b.read_settings()
+    differences = differing_settings(settings_a, settings_b)
+    _check_comparable(differences, args.allow_differences)
+    for run_dir, settings in ((run_a, settings_a), (run_b, settings_b)):
+        _check_repeated(run_dir, settings)
+    names = (str(args.run_a), str(args.run_b))
+    two = compare_studies(
+        analyze_run(run_a, settings_a), analyze_run(run_b, settings_b),
+        args.margin, names,
+    )  # fmt: skip
+    if not two.pairs:
+        raise UsageError(
+            f"No trial of {names[0]!r} matches one of {names[1]!r}: grids match by "
+            "variant, searches by hyperparameters (the same --seed and space). "
+            "Pass two studies of the same trials."
+        )
+    output = args.output or run_a.root.parent / (
+        f"compare-{run_a.root.name}-vs-{run_b.root.name}"
+    )
+    output.mkdir(parents=True, exist_ok=True)
+    write_pair_table(output / "compare.csv", two)
+    figure = write_figure(output / "compare.png", draw_differences(two))
+    write_pair_report(output / "compare.md", two, figure)
+    _print_summary(two)
+    print(output)
+    return 0
+
+
+def _check_comparable(differences: dict[str, tuple], allowed: bool) -> None:
+    from tuning.two_studies import MEASUREMENT
+
+    measured = {k: v for k, v in differences.items() if k in MEASUREMENT}
+    text = "; ".join(f"{name} {a} vs {b}" for name, (a, b) in measured.items())
+    if measured and not allowed:
+        raise UsageError(
+            f"The two studies measure differently ({text}): their verdicts would "
+            "compare two measurements. Compare studies with the same objective, "
+            "epochs and protocol, or pass --allow-differences."
+        )
+    if measured:
+        print(f"note: the studies differ in {text}; see compare.md", file=sys.stderr)
+
+
+def _check_repeated(run_dir: RunDir, settings: StudySettings) -> None:
+    if settings.repeats < 2 and not settings.max_repeats:
+        raise UsageError(
+            f"{str(run_dir.root)!r} trained one run per trial: no verdict is "
+            "possible between single runs, which seed noise alone can set apart. "
+            "Train both studies with --repeats 5 or more."
+        )
+
+
+def _print_summary(two) -> None:
+    from tuning.tables import format_cell
+
+    width = max(len(p.label) for p in two.pairs)
+    for pair in two.pairs:
+        result = pair.comparison
+        interval = (
+            f"[{format_cell(result.ci_low)}, {format_cell(result.ci_high)}]"
+            if not math.isnan(result.ci_low)
+            else ""
+        )
+        print(
+            f"{pair.label:<{width}}  B-A {result.difference:+.4f} {interval:<18} "
+            f"{result.verdict}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run_command(compare, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    cli.exit_process(main())

@@ -1,0 +1,154 @@
+"""Two studies compared: did a change (a backend, a version of the code, a
+machine) change the results?
+
+Each trial of study A is matched with the trial of study B that trained the
+same configuration: the same variant in two grids, the same hyperparameters
+in two searches. Each pair is compared as a study compares a trial with its
+reference (`tuning.verdicts`): B's runs against A's, the difference of
+means with Welch's standard error and Hsu's degrees of freedom, at 5%
+split over the pairs (Bonferroni), and the same four verdicts within the
+margin. A's settings are the yardstick; those that change what a trial's
+objective measures must be equal in B for any verdict to mean something.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tuning import verdicts
+from tuning.analysis import Analysis, TrialResult
+from tuning.settings import StudySettings
+
+# Settings that change what a trial's objective measures: comparing runs
+# that differ in one compares two measurements, not two trainings.
+MEASUREMENT = (
+    "objective", "epochs", "validation_split", "limit", "batch_size",
+    "early_stopping",
+)  # fmt: skip
+# Settings that may differ (one of them is usually the change under test).
+CIRCUMSTANCES = ("backend", "seed", "data", "mode", "repeats", "max_repeats")
+# Hyperparameters Keras Tuner adds to a Hyperband trial: how it was
+# scheduled, not what it trained.
+SCHEDULING_PREFIX = "tuner/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One configuration trained in both studies.
+
+    Attributes:
+        label: its label in study A.
+        a, b: its trial in each study.
+        comparison: B's runs against A's (`difference` is B minus A).
+    """
+
+    label: str
+    a: TrialResult
+    b: TrialResult
+    comparison: verdicts.Comparison
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoStudies:
+    """Study B's trials against study A's.
+
+    Attributes:
+        a, b: the two studies, analysed.
+        pairs: the matched trials, in A's order.
+        only_a, only_b: labels of the trials that found no match.
+        margin: D, the smallest difference that matters.
+        alpha: each pair's level: 5% over the pairs.
+        differences: each setting that differs -> (A's value, B's value).
+        names: what to call A and B, e.g. their run directories.
+    """
+
+    a: Analysis
+    b: Analysis
+    pairs: list[Pair]
+    only_a: list[str]
+    only_b: list[str]
+    margin: float
+    alpha: float
+    differences: dict[str, tuple]
+    names: tuple[str, str] = ("A", "B")
+
+    @property
+    def measurement_differences(self) -> list[str]:
+        """The differing settings that change what the objective measures."""
+        return [name for name in self.differences if name in MEASUREMENT]
+
+
+def differing_settings(a: StudySettings, b: StudySettings) -> dict[str, tuple]:
+    """Each setting that matters to a comparison and differs -> (A's, B's);
+    those of `MEASUREMENT` first."""
+    differences = {}
+    for name in (*MEASUREMENT, *CIRCUMSTANCES):
+        mine, theirs = getattr(a, name), getattr(b, name)
+        if mine != theirs:
+            differences[name] = (str(mine), str(theirs))
+    return differences
+
+
+def compare_studies(
+    a: Analysis,
+    b: Analysis,
+    margin: float | None = None,
+    names: tuple[str, str] = ("A", "B"),
+) -> TwoStudies:
+    """Matches A's trials with B's and compares each pair.
+
+    Args:
+        a: the study compared against.
+        b: the study compared.
+        margin: D; defaults to study A's.
+        names: what to call A and B.
+    """
+    margin = margin or a.settings.margin
+    key = _grid_key if a.settings.mode == b.settings.mode == "grid" else _values_key
+    ours, theirs = _by_key(a, key), _by_key(b, key)
+    found = [(ours[k], theirs[k]) for k in ours if k in theirs]
+    alpha = verdicts.ALPHA / max(len(found), 1)
+    pairs = [
+        Pair(
+            mine.label,
+            mine,
+            their,
+            verdicts.compare(
+                their.objective_values, mine.objective_values, a.objective,
+                margin, alpha,
+            ),
+        )
+        for mine, their in found
+    ]  # fmt: skip
+    return TwoStudies(
+        a,
+        b,
+        pairs,
+        [t.label for k, t in ours.items() if k not in theirs],
+        [t.label for k, t in theirs.items() if k not in ours],
+        margin,
+        alpha,
+        differing_settings(a.settings, b.settings),
+        names,
+    )
+
+
+def _by_key(analysis: Analysis, key) -> dict:
+    """The trials with finished runs by `key`; of trials that share one (a
+    configuration Hyperband continued), the last."""
+    return {key(t): t for t in analysis.trials if t.runs}
+
+
+def _grid_key(trial: TrialResult):
+    return trial.label
+
+
+def _values_key(trial: TrialResult):
+    values = trial.record.hyperparameters
+    return tuple(
+        sorted(
+            (name, value)
+            for name, value in values.items()
+            if not name.startswith(SCHEDULING_PREFIX)
+        )
+    )
