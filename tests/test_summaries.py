@@ -25,3 +25,28 @@ def test_each_run_of_a_compared_trial_carries_its_verdict_for_hparams(tmp_path):
         assert scalar(directory, "verdict") == 1.0  # better
         assert scalar(directory, "difference") == np.float32(0.02)
     assert not run_dir.board_dir("A", 0, repeats=5).exists()  # the reference
+
+
+def test_the_report_and_figures_reach_tensorboards_text_and_images(tmp_path):
+    from tuning.figures import write_figures
+    from tuning.reports import write_report
+    from tuning.summaries import write_report_to_board
+
+    run_dir = RunDir(tmp_path)
+    analysis = analysed_pair(0.02)
+    figures = write_figures(run_dir, analysis)
+    write_report(run_dir, analysis, figures)
+    write_report_to_board(run_dir, figures)
+    target = write_report_to_board(run_dir, figures)  # a second analysis replaces
+    assert [p.name for p in run_dir.tensorboard.iterdir()] == ["report"]
+    (event_file,) = target.iterdir()
+    events = event_accumulator.EventAccumulator(
+        str(target), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    events.Reload()
+    (text,) = events.Tensors("report")
+    assert text.tensor_proto.string_val[0].decode() == run_dir.report.read_text()
+    for figure in figures:
+        (image,) = events.Tensors(f"figures/{figure.stem}")
+        width, height, png = image.tensor_proto.string_val
+        assert png == figure.read_bytes() and int(width) > int(height) > 100

@@ -122,6 +122,11 @@ class RunDir:
         return self.root / "tensorboard"
 
     @property
+    def board_report(self) -> Path:
+        """The TensorBoard run that shows the report and figures."""
+        return self.tensorboard / "report"
+
+    @property
     def plots(self) -> Path:
         return self.root / "plots"
 

@@ -27,7 +27,7 @@ from tuning.run_dir import RunDir
 from tuning.runtime import outliving_objects_frozen
 from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
-from tuning.summaries import write_verdicts
+from tuning.summaries import write_report_to_board, write_verdicts
 from tuning.tables import write_tables
 from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner, WriteFailed
 
@@ -84,6 +84,7 @@ def run_study(
         write_verdicts(run_dir, analysis)
         figures = write_figures(run_dir, analysis, importance=importance)
         write_report(run_dir, analysis, figures, importance)
+        write_report_to_board(run_dir, figures)
         export_best_model(tuner, run_dir, analysis, word_index)
     return analysis
 
