@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from hypermodels import WIDE_SPACE
@@ -92,3 +94,14 @@ def test_the_axes_are_what_the_space_lets_vary(space, names):
     conditions = {a.name: a.condition for a in axes if a.condition}
     assert conditions == ({"dropout": "dropout_on", "l2": "l2_on"}
                           if "dropout_on" in names else {})  # fmt: skip
+
+
+def test_a_trial_far_from_the_others_is_named():
+    analysis = search_of(learning_rate_alone, 12)
+    trials = [t.record for t in analysis.trials]
+    trials[3] = dataclasses.replace(
+        fabricated_trial("trial 03", [0.5]),
+        hyperparameters=trials[3].hyperparameters,
+    )  # a run that never learned: chance level
+    importance = assess(analyze(trials, analysis.settings), 2)
+    assert [(t.label, t.mean) for t in importance.far_out] == [("trial 03", 0.5)]

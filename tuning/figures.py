@@ -272,8 +272,8 @@ def draw_importance(importance: Importance, objective: str, subtitle: str = ""):
     axes.set_xlim(0, 1)
     axes.set_xlabel(f"Share of the variance of {objective} it explains alone")
     axes.set_title(
-        f"What matters: fANOVA over {importance.trials} trials "
-        "(bar: estimate; whiskers: 95% interval over resampled trials)",
+        f"What matters: fANOVA over {importance.trials} trials\n"
+        "bar: estimate; whiskers: 95% interval over resampled trials",
         fontsize="medium",
     )
     axes.grid(alpha=0.3, axis="x")
@@ -310,7 +310,11 @@ def _draw_slice(axes, piece: Slice, share: float | None) -> None:
     if axis.choices is None:
         x = piece.values
         if axis.log:
-            axes.set_xscale("log")
+            _log_axis(axes.xaxis, axis.integer)
+        elif axis.integer:
+            from matplotlib.ticker import MaxNLocator
+
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         # Each choice at its own position, its trials spread across it.
         positions = {value: i for i, value in enumerate(axis.choices)}
@@ -373,6 +377,18 @@ def draw_differences(two: TwoStudies):
         fontsize="small",
     )
     return figure
+
+
+def _log_axis(axis, integer: bool) -> None:
+    """A log scale labelled at its decades; an integer's (16 to 256) also at
+    2 and 5 times them, as plain numbers."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    axis.axes.set_xscale("log")
+    axis.set_minor_formatter(NullFormatter())
+    if integer:
+        axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axis.set_major_formatter(FormatStrFormatter("%g"))
 
 
 def write_figure(path: Path, figure) -> Path:

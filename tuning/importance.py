@@ -31,6 +31,7 @@ import dataclasses
 import logging
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,6 +51,19 @@ POINT_SEEDS = 5
 TREES = 16
 LEVEL = 0.95
 HYPERBAND_BUDGET = "tuner/epochs"
+# Tukey's fences for "far out": this many interquartile ranges past a quartile.
+FAR_OUT = 3.0
+
+
+class Scored(NamedTuple):
+    """A completed trial as importance sees it: its values and its mean
+    objective over its runs, with that mean's 95% interval."""
+
+    label: str
+    values: dict
+    mean: float
+    low: float
+    high: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +173,8 @@ class Importance:
         too_few: conditional rates not assessed -> (trials that have them,
             trials needed).
         slices: one per hyperparameter, in the space's order.
+        far_out: the trials whose objective lies far from the others'
+            (`FAR_OUT`), which alone can carry most of the variance.
     """
 
     trials: int
@@ -167,6 +183,7 @@ class Importance:
     shares: list[Share]
     too_few: dict[str, tuple[int, int]]
     slices: list[Slice]
+    far_out: list[Scored] = dataclasses.field(default_factory=list)
 
     @property
     def leader(self) -> Share | None:
@@ -204,7 +221,7 @@ def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
         shares.sort(key=lambda s: -s.share)
         for axis in (a for a in axes if a.condition):
             group = [a for a in unconditional if a.name != axis.condition] + [axis]
-            having = [t for t in trials if t[0].get(axis.condition)]
+            having = [t for t in trials if t.values.get(axis.condition)]
             if len(having) < needed_trials(len(group)):
                 too_few[axis.name] = (len(having), needed_trials(len(group)))
                 continue
@@ -213,7 +230,19 @@ def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
                 for s in _shares(group, having, axis.condition, resamples, rng)
                 if s.name == axis.name
             ]
-    return Importance(len(trials), resamples, needed, shares, too_few, slices)
+    return Importance(
+        len(trials), resamples, needed, shares, too_few, slices, _far_out(trials)
+    )
+
+
+def _far_out(trials: list[Scored]) -> list[Scored]:
+    """Tukey's far-out trials: beyond `FAR_OUT` interquartile ranges past
+    the quartiles (a run that never learned, at chance, is one)."""
+    if len(trials) < 4:
+        return []
+    q1, q3 = np.percentile([t.mean for t in trials], [25, 75])
+    reach = FAR_OUT * (q3 - q1)
+    return [t for t in trials if not q1 - reach <= t.mean <= q3 + reach]
 
 
 def search_axes(space: dict) -> list[Axis]:
@@ -253,9 +282,8 @@ def _constant(axis: Axis) -> bool:
     return axis.low == axis.high
 
 
-def _scored_trials(analysis: Analysis) -> list[tuple[dict, float, float, float]]:
-    """Each completed trial's (hyperparameters, mean objective, interval
-    bounds); Hyperband's only at the full budget."""
+def _scored_trials(analysis: Analysis) -> list[Scored]:
+    """The completed trials; Hyperband's only at the full budget."""
     epochs = analysis.settings.epochs
     scored = []
     for trial in analysis.trials:
@@ -266,7 +294,11 @@ def _scored_trials(analysis: Analysis) -> list[tuple[dict, float, float, float]]
             continue
         summary = trial.summaries["objective"]
         if math.isfinite(summary.mean):
-            scored.append((values, summary.mean, summary.ci_low, summary.ci_high))
+            scored.append(
+                Scored(
+                    trial.label, values, summary.mean, summary.ci_low, summary.ci_high
+                )
+            )
     return scored
 
 
@@ -302,11 +334,11 @@ def _fanova(axes: list[Axis], trials, seed: int) -> dict[str, float]:
     study.add_trials(
         [
             optuna.trial.create_trial(
-                params={a.name: a.encode(values[a.name]) for a in axes},
+                params={a.name: a.encode(trial.values[a.name]) for a in axes},
                 distributions=distributions,
-                value=mean,
+                value=trial.mean,
             )
-            for values, mean, _, _ in trials
+            for trial in trials
         ]
     )
     evaluator = FanovaImportanceEvaluator(n_trees=TREES, seed=seed)
@@ -315,9 +347,9 @@ def _fanova(axes: list[Axis], trials, seed: int) -> dict[str, float]:
 
 
 def _slice(axis: Axis, trials) -> Slice:
-    having = [t for t in trials if axis.name in t[0]]
-    values = [t[0][axis.name] for t in having]
-    means = [t[1] for t in having]
+    having = [t for t in trials if axis.name in t.values]
+    values = [t.values[axis.name] for t in having]
+    means = [t.mean for t in having]
     correlation, p_value = None, math.nan
     with warnings.catch_warnings():
         # Constant inputs have no correlation: NaN, which the report skips.
@@ -330,8 +362,8 @@ def _slice(axis: Axis, trials) -> Slice:
         axis,
         values,
         means,
-        [t[2] for t in having],
-        [t[3] for t in having],
+        [t.low for t in having],
+        [t.high for t in having],
         correlation,
         p_value,
     )

@@ -13,7 +13,8 @@ from tuning.run_dir import RunDir
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.run_dir_parser(
         "python -m tuning.plot",
-        "Draw a run's learning curves and comparison as PNG files in RUN_DIR/plots.",
+        "Draw a run's learning curves and comparison (and, after a wider "
+        "search, its importance and slices) as PNG files in RUN_DIR/plots.",
     )
     parser.add_argument(
         "--top",

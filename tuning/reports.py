@@ -267,6 +267,14 @@ def what_matters(analysis: Analysis, importance: Importance) -> list[str]:
             "overlaps another's."
         )
     lines += _conditions(analysis, importance)
+    if importance.far_out:
+        lines.append(
+            "Far from the others (beyond 3 interquartile ranges): "
+            + ", ".join(f"{t.label} ({t.mean:.4f})" for t in importance.far_out)
+            + ". A trial like this can carry most of the variance by itself: "
+            "the shares say which hyperparameters set it apart; the slices "
+            "show where it lies."
+        )
     slices = {s.axis.name: s for s in importance.slices}
     lines += ["", "Directions of the largest effects (plots/slices.png):", ""]
     for share in importance.shares[:DIRECTIONS]:

@@ -64,7 +64,7 @@ def select_backend(backend: str) -> None:
 
 def settle_packages(backend: str, mode: str | None = None) -> None:
     """Loads TensorFlow quietly for its backend; keeps out TensorFlow on any
-    other, and scikit-learn but for Bayesian optimization (`mode`).
+    other, and scikit-learn from a grid (`mode`).
 
     Keras, Keras Tuner and TensorBoard import both whenever they are
     installed: Keras TensorFlow to seed `tf.data` in
@@ -72,8 +72,9 @@ def settle_packages(backend: str, mode: str | None = None) -> None:
     it serializes, and scikit-learn for its scikit-learn wrappers; Keras
     Tuner scikit-learn for Bayesian optimization; TensorBoard TensorFlow for
     its file system. A run on JAX has no `tf.data` and no TensorFlow object,
-    and only `--mode bayesian` fits a scikit-learn model; their imports took
-    seconds of a quick check. A `None` in `sys.modules`
+    and a grid fits no scikit-learn model (Bayesian optimization does, and
+    the importance of any wider search grows a random forest); their
+    imports took seconds of a quick check. A `None` in `sys.modules`
     makes an import fail as if the package were not installed (Python's own
     way to block one), so they take their paths for an install without it,
     which the tests run too. A package already loaded (a Python session
@@ -81,7 +82,10 @@ def settle_packages(backend: str, mode: str | None = None) -> None:
     """
     if backend == "tensorflow":
         cli.load_tensorflow_quietly()
-    needed = {"tensorflow": backend == "tensorflow", "sklearn": mode == "bayesian"}
+    needed = {
+        "tensorflow": backend == "tensorflow",
+        "sklearn": mode not in (None, "grid"),
+    }
     for package in (name for name, used in needed.items() if not used):
         sys.modules.setdefault(package, None)
 
