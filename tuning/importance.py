@@ -183,7 +183,7 @@ class Importance:
     shares: list[Share]
     too_few: dict[str, tuple[int, int]]
     slices: list[Slice]
-    far_out: list[Scored] = dataclasses.field(default_factory=list)
+    far_out: list[Scored]
 
     @property
     def leader(self) -> Share | None:
@@ -220,19 +220,28 @@ def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
         shares = _shares(unconditional, trials, None, resamples, rng)
         shares.sort(key=lambda s: -s.share)
         for axis in (a for a in axes if a.condition):
-            group = [a for a in unconditional if a.name != axis.condition] + [axis]
-            having = [t for t in trials if t.values.get(axis.condition)]
-            if len(having) < needed_trials(len(group)):
-                too_few[axis.name] = (len(having), needed_trials(len(group)))
-                continue
-            shares += [
-                s
-                for s in _shares(group, having, axis.condition, resamples, rng)
-                if s.name == axis.name
-            ]
+            share = _conditional_share(axis, unconditional, trials, resamples, rng)
+            if isinstance(share, Share):
+                shares.append(share)
+            else:
+                too_few[axis.name] = share
     return Importance(
         len(trials), resamples, needed, shares, too_few, slices, _far_out(trials)
     )
+
+
+def _conditional_share(
+    axis: Axis, unconditional: list[Axis], trials, resamples, rng
+) -> Share | tuple[int, int]:
+    """A conditional rate's share among the trials that have it, beside
+    the other hyperparameters; (trials that have it, trials needed) when
+    they are too few."""
+    group = [a for a in unconditional if a.name != axis.condition] + [axis]
+    having = [t for t in trials if t.values.get(axis.condition)]
+    if len(having) < needed_trials(len(group)):
+        return len(having), needed_trials(len(group))
+    shares = _shares(group, having, axis.condition, resamples, rng)
+    return next(s for s in shares if s.name == axis.name)
 
 
 def _far_out(trials: list[Scored]) -> list[Scored]:
