@@ -68,6 +68,21 @@ def test_hparams_view_lists_the_nine_trials(browser, tensorboard_url, grid_run):
         assert page.get_by_text(hparam, exact=True).count() >= 1, hparam
 
 
+@pytest.mark.slow
+def test_the_report_and_its_figures_are_in_text_and_images(
+    browser, tensorboard_url, grid_run
+):
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(tensorboard_url + "#text")
+    page.wait_for_selector("text=Study report: grid", timeout=60_000)
+    assert page.get_by_text("Comparisons (val_accuracy, each run's best)").count()
+    page.goto(tensorboard_url + "#images")
+    page.wait_for_selector("text=figures/comparison", timeout=60_000)
+    page.screenshot(path=str(grid_run[1] / "tensorboard_images.png"))
+    for figure in ("val_accuracy", "val_loss", "overfitting_accuracy"):
+        assert page.get_by_text(f"figures/{figure}").count() >= 1, figure
+
+
 def test_board_without_logs_is_one_line_status_2(tmp_path, capsys):
     assert board.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
