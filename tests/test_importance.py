@@ -99,9 +99,16 @@ def test_the_axes_are_what_the_space_lets_vary(space, names):
 def test_a_trial_far_from_the_others_is_named():
     analysis = search_of(learning_rate_alone, 12)
     trials = [t.record for t in analysis.trials]
-    trials[3] = dataclasses.replace(
-        fabricated_trial("trial 03", [0.5]),
-        hyperparameters=trials[3].hyperparameters,
-    )  # a run that never learned: chance level
+    for i in (3, 7):  # runs that never learned: chance level
+        values = {**trials[i].hyperparameters, "loss": "mse", "activation": "relu"}
+        trials[i] = dataclasses.replace(
+            fabricated_trial(f"trial {i:02d}", [0.5]), hyperparameters=values
+        )
     importance = assess(analyze(trials, analysis.settings), 2)
-    assert [(t.label, t.mean) for t in importance.far_out] == [("trial 03", 0.5)]
+    assert [(t.label, t.mean) for t in importance.far_out] == [
+        ("trial 03", 0.5),
+        ("trial 07", 0.5),
+    ]
+    common = importance.far_out_in_common()
+    assert {"loss": "mse", "activation": "relu"}.items() <= common.items()
+    assert all(trials[3].hyperparameters[k] == v for k, v in common.items())

@@ -185,6 +185,22 @@ class Importance:
     slices: list[Slice]
     far_out: list[Scored]
 
+    def far_out_in_common(self) -> dict:
+        """The choices all far-out trials made alike, when there are two or
+        more of them: a combination that main effects do not show."""
+        if len(self.far_out) < 2:
+            return {}
+        first, names = (
+            self.far_out[0].values,
+            [s.axis.name for s in self.slices if s.axis.choices is not None],
+        )
+        return {
+            name: first[name]
+            for name in names
+            if name in first
+            and all(t.values.get(name) == first[name] for t in self.far_out)
+        }
+
     @property
     def leader(self) -> Share | None:
         """The hyperparameter clearly ahead: the one whose interval lies

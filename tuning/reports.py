@@ -275,6 +275,13 @@ def what_matters(analysis: Analysis, importance: Importance) -> list[str]:
             "the shares say which hyperparameters set it apart; the slices "
             "show where it lies."
         )
+        common = importance.far_out_in_common()
+        if common:
+            lines[-1] += (
+                " They have in common "
+                + ", ".join(f"{name} = {value}" for name, value in common.items())
+                + ": a combination, which no single share shows."
+            )
     slices = {s.axis.name: s for s in importance.slices}
     lines += ["", "Directions of the largest effects (plots/slices.png):", ""]
     for share in importance.shares[:DIRECTIONS]:
