@@ -112,7 +112,7 @@ def test_grid_runs_all_nine_variants_and_writes_results(grid_run, capsys):
         assert float(row["final_accuracy"]) == float(history["accuracy"])
 
     board_runs = sorted(p.name for p in (run_dir / "tensorboard").iterdir())
-    assert board_runs == sorted(NAMES)
+    assert board_runs == sorted([*NAMES, "report"])  # report: Text and Images
     for figure in ("val_accuracy.png", "val_loss.png"):
         assert (run_dir / "plots" / figure).read_bytes()[:4] == b"\x89PNG"
     settings = json.loads((run_dir / "study.json").read_text())
