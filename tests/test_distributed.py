@@ -195,7 +195,7 @@ def test_the_grid_on_two_workers_runs_each_variant_once(imdb_path, tmp_path):
     assert_every_trial_completed_once(run_dir, 9)
     results = (run_dir / "results.csv").read_text()
     assert all(f"{name}," in results for name in ("Baseline", "64 Units", "Dropout"))
-    assert len(list((run_dir / "tensorboard").iterdir())) == 9
+    assert len(list((run_dir / "tensorboard").iterdir())) == 9 + 1  # and report
     assert (run_dir / "report.md").is_file()
     assert (run_dir / "plots" / "comparison.png").is_file()
     # Both workers took part, each in its own process, and logged there.
