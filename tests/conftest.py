@@ -189,6 +189,21 @@ def learning_rate_alone(values, rng):
     return 0.85 + 0.05 * math.log10(values["learning_rate"]) + rng.normal(0, 0.002)
 
 
+def collapsed_search():
+    """A 20-trial search whose trials 03 and 07 never learned (chance
+    level), both with MSE and relu."""
+    from tuning.analysis import analyze
+
+    analysis = search_of(learning_rate_alone, 20)
+    trials = [t.record for t in analysis.trials]
+    for i in (3, 7):
+        values = {**trials[i].hyperparameters, "loss": "mse", "activation": "relu"}
+        trials[i] = dataclasses.replace(
+            fabricated_trial(f"trial {i:02d}", [0.5]), hyperparameters=values
+        )
+    return analyze(trials, analysis.settings)
+
+
 @pytest.fixture(scope="session")
 def assessed_search():
     """A 30-trial search driven by the learning rate alone, assessed."""

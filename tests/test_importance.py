@@ -1,9 +1,13 @@
-import dataclasses
 
 import pytest
 
 from hypermodels import WIDE_SPACE
-from tests.conftest import fabricated_trial, learning_rate_alone, search_of
+from tests.conftest import (
+    collapsed_search,
+    fabricated_trial,
+    learning_rate_alone,
+    search_of,
+)
 from tuning.analysis import analyze
 from tuning.importance import assess, needed_trials, search_axes
 from tuning.settings import StudySettings
@@ -97,18 +101,12 @@ def test_the_axes_are_what_the_space_lets_vary(space, names):
 
 
 def test_a_trial_far_from_the_others_is_named():
-    analysis = search_of(learning_rate_alone, 12)
-    trials = [t.record for t in analysis.trials]
-    for i in (3, 7):  # runs that never learned: chance level
-        values = {**trials[i].hyperparameters, "loss": "mse", "activation": "relu"}
-        trials[i] = dataclasses.replace(
-            fabricated_trial(f"trial {i:02d}", [0.5]), hyperparameters=values
-        )
-    importance = assess(analyze(trials, analysis.settings), 2)
+    importance = assess(collapsed_search(), 2)
     assert [(t.label, t.mean) for t in importance.far_out] == [
         ("trial 03", 0.5),
         ("trial 07", 0.5),
     ]
     common = importance.far_out_in_common()
     assert {"loss": "mse", "activation": "relu"}.items() <= common.items()
-    assert all(trials[3].hyperparameters[k] == v for k, v in common.items())
+    values = [t.values for t in importance.far_out]
+    assert all(v[k] == value for v in values for k, value in common.items())

@@ -88,3 +88,17 @@ def test_too_few_trials_for_importance_is_one_line_that_says_how_many(tmp_path):
         "Importance needs at least 16 completed trials (2 per hyperparameter, 10 "
         "at least); this search has 12. Run with `--max-trials 16` or more."
     ]
+
+
+def test_far_out_trials_are_named_with_what_they_have_in_common(tmp_path):
+    from tests.conftest import collapsed_search
+    from tuning.importance import assess
+
+    analysis = collapsed_search()
+    report = write_report(RunDir(tmp_path), analysis, [], assess(analysis, 2))
+    text = report.read_text()
+    assert (
+        "Far from the others (beyond 3 interquartile ranges): trial 03 (0.5000), "
+        "trial 07 (0.5000)." in text
+    )
+    assert "They have in common activation = relu, loss = mse" in text

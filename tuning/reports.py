@@ -14,6 +14,7 @@ from pathlib import Path
 from tuning import verdicts
 from tuning.analysis import Analysis, TrialResult
 from tuning.importance import (
+    FAR_OUT,
     FEWEST_TRIALS,
     TRIALS_PER_HYPERPARAMETER,
     Importance,
@@ -266,27 +267,34 @@ def what_matters(analysis: Analysis, importance: Importance) -> list[str]:
             "No hyperparameter is clearly ahead: the largest share's interval "
             "overlaps another's."
         )
-    lines += _conditions(analysis, importance)
-    if importance.far_out:
-        lines.append(
-            "Far from the others (beyond 3 interquartile ranges): "
-            + ", ".join(f"{t.label} ({t.mean:.4f})" for t in importance.far_out)
-            + ". A trial like this can carry most of the variance by itself: "
-            "the shares say which hyperparameters set it apart; the slices "
-            "show where it lies."
-        )
-        common = importance.far_out_in_common()
-        if common:
-            lines[-1] += (
-                " They have in common "
-                + ", ".join(f"{name} = {value}" for name, value in common.items())
-                + ": a combination, which no single share shows."
-            )
+    for paragraph in [*_conditions(analysis, importance), *_far_out(importance)]:
+        lines += ["", paragraph]
     slices = {s.axis.name: s for s in importance.slices}
     lines += ["", "Directions of the largest effects (plots/slices.png):", ""]
     for share in importance.shares[:DIRECTIONS]:
         lines.append(f"- {_direction(slices[share.name], analysis)}")
     return lines
+
+
+def _far_out(importance: Importance) -> list[str]:
+    """The trials far from the others, and what they have in common."""
+    if not importance.far_out:
+        return []
+    text = (
+        f"Far from the others (beyond {FAR_OUT:g} interquartile ranges): "
+        + ", ".join(f"{t.label} ({t.mean:.4f})" for t in importance.far_out)
+        + ". A trial like this can carry most of the variance by itself: the "
+        "shares say which hyperparameters set it apart; the slices show where "
+        "it lies."
+    )
+    common = importance.far_out_in_common()
+    if common:
+        text += (
+            " They have in common "
+            + ", ".join(f"{name} = {value}" for name, value in common.items())
+            + ": a combination, which no single share shows."
+        )
+    return [text]
 
 
 def _share_name(share: Share) -> str:
