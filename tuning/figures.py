@@ -371,7 +371,7 @@ def draw_differences(two: TwoStudies):
     axes.set_xlabel(f"B minus A: difference of mean best {objective}")
     axes.set_title(f"{two.names[1]} (B) against {two.names[0]} (A)", fontsize="medium")
     axes.grid(alpha=0.3, axis="x")
-    axes.legend(loc="best", fontsize="small")
+    figure.legend(loc="outside lower center", fontsize="small")
     figure.suptitle(
         f"Whiskers: simultaneous 95% interval over {len(pairs)} pair(s)",
         fontsize="small",
