@@ -1,4 +1,3 @@
-
 import pytest
 
 from hypermodels import WIDE_SPACE
