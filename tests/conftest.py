@@ -250,6 +250,23 @@ def nan_hypermodel():
     return NaNHyperModel
 
 
+# Packages kept out of this process when the tests started (none, as a rule).
+KEPT_OUT_AT_START = {name for name, module in sys.modules.items() if module is None}
+
+
+@pytest.fixture(autouse=True)
+def _packages_kept_out_only_while_needed():
+    """A search run in this process keeps out the packages it does not use
+    (`tuning.runtime.settle_packages`: a `None` in `sys.modules`, which
+    stays for the process); undone after each test, so that a later test
+    that needs one (importance grows a scikit-learn forest) can load it,
+    whichever tests ran before."""
+    yield
+    for name in [n for n, m in sys.modules.items() if m is None]:
+        if name not in KEPT_OUT_AT_START:
+            del sys.modules[name]
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     import keras
