@@ -92,9 +92,9 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def _check_comparable(differences: dict[str, tuple], allowed: bool) -> None:
-    from tuning.two_studies import MEASUREMENT
+    from tuning.two_studies import measurement_differences
 
-    measured = {k: v for k, v in differences.items() if k in MEASUREMENT}
+    measured = measurement_differences(differences)
     text = "; ".join(f"{name} {a} vs {b}" for name, (a, b) in measured.items())
     if measured and not allowed:
         raise UsageError(

@@ -102,6 +102,13 @@ class Axis:
             return distributions.IntDistribution(int(self.low), int(self.high))
         return distributions.FloatDistribution(self.low, self.high)
 
+    @property
+    def scale(self) -> str:
+        """`choice`, `log` or `linear`."""
+        if self.choices is not None:
+            return "choice"
+        return "log" if self.log else "linear"
+
     def encode(self, value):
         """A trial's value as `distribution` holds it."""
         return math.log10(value) if self.log else value

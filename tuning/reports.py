@@ -8,6 +8,7 @@ computed, and a difference or a share is never stated without its interval.
 
 from __future__ import annotations
 
+import collections
 import math
 from pathlib import Path
 
@@ -448,12 +449,11 @@ def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:
             f"{format_cell(result.p_beats, digits=2)} | {result.verdict} | "
             f"{result.repeats_needed or ''} |"
         )
-    counts = {v: 0 for v in (*verdicts.DECIDED, verdicts.UNDECIDED)}
-    for pair in two.pairs:
-        counts[pair.comparison.verdict] = counts.get(pair.comparison.verdict, 0) + 1
+    counts = collections.Counter(p.comparison.verdict for p in two.pairs)
+    order = (*verdicts.DECIDED, verdicts.UNDECIDED, verdicts.NO_VERDICT)
     lines += [
         "",
-        "In all: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".",
+        "In all: " + ", ".join(f"{counts[v]} {v}" for v in order if counts[v]) + ".",
     ]
     if two.only_a or two.only_b:
         lines.append(

@@ -129,7 +129,7 @@ def history_rows(trial: TrialResult, protocol: str) -> list[dict]:
 def importance_rows(importance: Importance) -> list[dict]:
     """One row per hyperparameter assessed, largest share first; a
     conditional rate's rows last, with the trials it was assessed among."""
-    scales = {s.axis.name: _scale(s.axis) for s in importance.slices}
+    scales = {s.axis.name: s.axis.scale for s in importance.slices}
     return [
         {
             "rank": rank,
@@ -143,12 +143,6 @@ def importance_rows(importance: Importance) -> list[dict]:
         }
         for rank, share in enumerate(importance.shares, start=1)
     ]
-
-
-def _scale(axis) -> str:
-    if axis.choices is not None:
-        return "choice"
-    return "log" if axis.log else "linear"
 
 
 def write_tables(

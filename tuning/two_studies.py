@@ -75,7 +75,7 @@ class TwoStudies:
     @property
     def measurement_differences(self) -> list[str]:
         """The differing settings that change what the objective measures."""
-        return [name for name in self.differences if name in MEASUREMENT]
+        return list(measurement_differences(self.differences))
 
 
 def differing_settings(a: StudySettings, b: StudySettings) -> dict[str, tuple]:
@@ -87,6 +87,11 @@ def differing_settings(a: StudySettings, b: StudySettings) -> dict[str, tuple]:
         if mine != theirs:
             differences[name] = (str(mine), str(theirs))
     return differences
+
+
+def measurement_differences(differences: dict[str, tuple]) -> dict[str, tuple]:
+    """Those of `differences` (`differing_settings`) in `MEASUREMENT`."""
+    return {k: v for k, v in differences.items() if k in MEASUREMENT}
 
 
 def compare_studies(
