@@ -27,6 +27,7 @@ from tuning.rounds import FIRST_RUNS
 from tuning.run_dir import RunDir
 from tuning.settings import (
     BACKENDS,
+    CPU_RUNS_AT_ONCE,
     DEFAULT_BACKEND,
     DEFAULT_MARGINS,
     DEFAULT_MAX_REPEATS,
@@ -251,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=BACKENDS,
         help=f"Keras backend (default: $KERAS_BACKEND, else {DEFAULT_BACKEND})",
+    )
+    parser.add_argument(
+        "--runs-at-once",
+        type=cli.positive_int_up_to(MOST_REPEATS),
+        metavar="N",
+        help="train up to N runs of a trial together, as one program (JAX): "
+        "fewer bound memory, more use a GPU better (default: all of a trial's "
+        "on a GPU, "
+        f"{CPU_RUNS_AT_ONCE} on a CPU)",
     )
     parser.add_argument(
         "--overwrite",

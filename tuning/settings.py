@@ -57,6 +57,9 @@ DEFAULT_MARGINS = {
     "val_loss": 0.01,
     "loss": 0.01,
 }
+# Runs of a trial trained together on a CPU, without --runs-at-once; on a
+# GPU, all of them (benchmarks/README.md).
+CPU_RUNS_AT_ONCE = 1
 # `--repeats auto` without --max-repeats: runs per trial at most.
 DEFAULT_MAX_REPEATS = 12
 
@@ -92,6 +95,9 @@ class StudySettings:
             variant name); `None` for the best trial.
         space: the search space (`hypermodels.space` format), or `None` for
             the grid's.
+        runs_at_once: the most runs of a trial trained together as one
+            program (JAX; `tuning.grouped`), or `None` for the device's
+            default.
     """
 
     mode: str = "grid"
@@ -111,6 +117,7 @@ class StudySettings:
     margin: float | None = None
     reference: str | None = None
     space: dict | None = None
+    runs_at_once: int | None = None
 
     def __post_init__(self):
         if self.margin is None:  # the objective's default
@@ -176,9 +183,15 @@ class StudySettings:
             ) from None
 
     def differences(self, other: StudySettings) -> list[str]:
-        """Names the settings (other than the backend) that differ from `other`."""
+        """Names the settings that differ from `other`, but for those that
+        say how runs train rather than what they are (`HOW_RUNS_TRAIN`)."""
         mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
-        return [k for k in mine if k != "backend" and mine[k] != theirs[k]]
+        return [k for k in mine if k not in HOW_RUNS_TRAIN and mine[k] != theirs[k]]
+
+
+# Settings that a resumed run may change: what a run learns does not depend
+# on them beyond float rounding (docs/architecture.md).
+HOW_RUNS_TRAIN = ("backend", "runs_at_once")
 
 
 # The values a saved setting may take beyond its type.
@@ -308,6 +321,12 @@ def resolve_settings(
     )
     if "reference" in mode.uses:
         values["reference"] = _reference(flags.get("reference"), values["variants"])
+    if (values["runs_at_once"] or 1) > 1 and values["backend"] != "jax":
+        raise UsageError(
+            f"--runs-at-once {values['runs_at_once']} needs the JAX backend (runs "
+            f"train together through jax.vmap); --backend {values['backend']} "
+            "trains one at a time. Drop it, or pass --backend jax."
+        )
     return StudySettings(**values)
 
 

@@ -18,6 +18,7 @@ from tuning.callbacks import (
     StopOnNaN,
     StopOnRequest,
 )
+from tuning.grouped import DeviceArrays, RunGroup, runs_at_once
 from tuning.records import failure_reason, read_history, trial_label
 from tuning.rounds import ROUND_KEY
 from tuning.run_dir import RunDir, write_text_atomically
@@ -111,6 +112,8 @@ class StudyTuner(kt.Tuner):
         self.test_data = test_data
         self.oracle.max_consecutive_failed_trials = None  # see on_trial_end
         self.failed_in_a_row = 0
+        self._runs_at_once = runs_at_once(settings.runs_at_once, settings.backend)
+        self._device_arrays = DeviceArrays()
         _forget_ended_trials(self.oracle)
         # Keras Tuner prints the traceback of every failed trial; the reason
         # is in the trial's record and results.csv, the traceback for --debug.
@@ -191,12 +194,13 @@ class StudyTuner(kt.Tuner):
         # It saves at epoch ends only; saying so keeps Keras' asynchronous
         # dispatch of training steps.
         checkpoint.async_safe = True
-        return [
-            self._train(trial, k, checkpoint, fit_args, fit_kwargs)
-            if history is None
-            else history
-            for k, history in finished.items()
-        ]
+        unfinished = [k for k, history in finished.items() if history is None]
+        size = self._runs_at_once or len(unfinished)
+        for start in range(0, len(unfinished), size):
+            group = unfinished[start : start + size]
+            trained = self._train_runs(trial, group, checkpoint, fit_args, fit_kwargs)
+            finished.update(zip(group, trained, strict=True))
+        return list(finished.values())
 
     def repeats(self, trial) -> range:
         """The runs `trial` trains, by index: all `settings.repeats`, or
@@ -234,30 +238,74 @@ class StudyTuner(kt.Tuner):
         history.history.pop("epoch")
         return history
 
-    def _train(self, trial, repeat: int, checkpoint, fit_args, fit_kwargs):
-        seed = repeat_seed(self.settings.seed, trial.trial_id, repeat)
-        keras.utils.set_random_seed(seed)
-        model = self._try_build(trial.hyperparameters)
-        previous = trial.hyperparameters.values.get("tuner/trial_id")
+    def _train_runs(self, trial, repeats, checkpoint, fit_args, fit_kwargs) -> list:
+        """Trains the runs `repeats` of `trial`: together, as one program, on
+        JAX (`tuning.grouped`); one after another on the other backends."""
+        hp = trial.hyperparameters
+        seeds = [repeat_seed(self.settings.seed, trial.trial_id, k) for k in repeats]
+        previous = hp.values.get("tuner/trial_id")
         if previous is not None:
-            _continue_from(model, self._get_checkpoint_fname(previous))
             fit_kwargs = {
                 **fit_kwargs,
-                "initial_epoch": trial.hyperparameters.values["tuner/initial_epoch"],
+                "initial_epoch": hp.values["tuner/initial_epoch"],
             }
-        callbacks = [*self._callbacks(trial, repeat), checkpoint]
-        history = self.hypermodel.fit(
-            trial.hyperparameters, model, *fit_args, callbacks=callbacks, **fit_kwargs
-        )
-        _fail_on_nan(history)
-        record = {"seed": seed}
-        if self.test_data is not None:
-            record["test"] = self._evaluate_on_test(model)
-        write_text_atomically(
-            self.run_dir.run_record(trial.trial_id, repeat),
-            json.dumps(record) + "\n",
-        )
-        return history
+        callbacks = [self._callbacks(trial, repeat) for repeat in repeats]
+        if keras.backend.backend() == "jax":
+            group = RunGroup(
+                *fit_args,
+                validation_data=fit_kwargs["validation_data"],
+                batch_size=fit_kwargs["batch_size"],
+                validation_batch_size=fit_kwargs.get("validation_batch_size")
+                or fit_kwargs["batch_size"],
+                device_arrays=self._device_arrays,
+            )
+            for seed in seeds:
+                group.add(self._seeded_model(hp, seed, previous))
+            histories = group.fit(
+                fit_kwargs["epochs"],
+                callbacks,
+                initial_epoch=fit_kwargs.get("initial_epoch", 0),
+                checkpoint=checkpoint,
+                verbose=fit_kwargs.get("verbose", "auto"),
+            )
+            tests = group.evaluate(*self.test_data) if self.test_data else []
+        else:
+            histories, tests = [], []
+            for seed, run_callbacks in zip(seeds, callbacks, strict=True):
+                model = self._seeded_model(hp, seed, previous)
+                histories.append(
+                    self.hypermodel.fit(
+                        hp,
+                        model,
+                        *fit_args,
+                        callbacks=[*run_callbacks, checkpoint],
+                        **fit_kwargs,
+                    )
+                )
+                if self.test_data:
+                    tests.append(self._evaluate_on_test(model))
+        for k, (repeat, seed, history) in enumerate(
+            zip(repeats, seeds, histories, strict=True)
+        ):
+            _fail_on_nan(history)
+            record = {"seed": seed}
+            if tests:
+                record["test"] = {f"test_{m}": v for m, v in tests[k].items()}
+            write_text_atomically(
+                self.run_dir.run_record(trial.trial_id, repeat),
+                json.dumps(record) + "\n",
+            )
+        return histories
+
+    def _seeded_model(self, hp, seed: int, previous: str | None) -> keras.Model:
+        """A new model from `seed`, which also seeds its dropout and the
+        order its reviews are shuffled in; continuing Hyperband's
+        `previous` trial if one is given."""
+        keras.utils.set_random_seed(seed)
+        model = self._try_build(hp)
+        if previous is not None:
+            _continue_from(model, self._get_checkpoint_fname(previous))
+        return model
 
     def _callbacks(self, trial, repeat: int) -> list[keras.callbacks.Callback]:
         objective = self.settings.objective
@@ -298,7 +346,7 @@ class StudyTuner(kt.Tuner):
         metrics = model.evaluate(
             x, y, batch_size=EVALUATION_BATCH_SIZE, verbose=0, return_dict=True
         )
-        return {f"test_{k}": float(v) for k, v in metrics.items()}
+        return {name: float(value) for name, value in metrics.items()}
 
 
 class _TooManyFailures(Exception):
