@@ -4,8 +4,8 @@ Two checks, run by hand (about 5 minutes on 2 cores):
 
 1. Baseline on the full data, 4 epochs from seeds 1 and 2, trained three
    ways in fresh processes: the tool's whole-epoch JAX trainer
-   (`ScannedSequential`), Keras' own loop on JAX, Keras' own loop on
-   TensorFlow. The first two print the same curves; TensorFlow's differ.
+   (`tuning.grouped.RunGroup`, one run), Keras' own loop on JAX, Keras'
+   own loop on TensorFlow. The first two print the same curves; TensorFlow's differ.
 2. The cause, in one Adam step on TensorFlow: an `Embedding` whose input
    repeats a token gets its gradient as `tf.IndexedSlices` with the index
    repeated, and Keras 3 squares those slices before they are summed, so
@@ -31,18 +31,19 @@ TRAIN = """
 import keras, keras_tuner as kt
 from hypermodels import SentimentHyperModel
 from tuning.data import load_imdb
-from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
-scanned = {scanned}
 data = load_imdb({data!r}, 10000, 256)
+validation = (data.x_test, data.y_test)
 for seed in (1, 2):
     keras.utils.set_random_seed(seed)
-    model = SentimentHyperModel(
-        vocab_size=10000,
-        sequential=ScannedSequential if scanned else keras.Sequential,
-        steps_per_execution=STEPS_PER_EXECUTION if scanned else 1,
-    ).build(kt.HyperParameters())
-    history = model.fit(data.x_train, data.y_train, batch_size=32, epochs={epochs},
-                        validation_data=(data.x_test, data.y_test), verbose=0)
+    model = SentimentHyperModel(vocab_size=10000).build(kt.HyperParameters())
+    if {tools}:
+        from tuning.grouped import RunGroup
+        group = RunGroup(data.x_train, data.y_train, validation, 32, 32)
+        group.add(model)
+        (history,) = group.fit({epochs}, [[]], verbose=0)
+    else:
+        history = model.fit(data.x_train, data.y_train, batch_size=32,
+                            epochs={epochs}, validation_data=validation, verbose=0)
     print(seed, "accuracy", [round(a, 3) for a in history.history["accuracy"]],
           "val_accuracy", [round(a, 3) for a in history.history["val_accuracy"]])
 """
@@ -77,12 +78,12 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args()
     if not args.skip_training:
-        for label, backend, scanned in (
+        for label, backend, tools in (
             ("the tool's trainer on JAX", "jax", True),
             ("Keras' own loop on JAX", "jax", False),
             ("Keras' own loop on TensorFlow", "tensorflow", False),
         ):
-            code = TRAIN.format(scanned=scanned, data=DATA, epochs=EPOCHS)
+            code = TRAIN.format(tools=tools, data=DATA, epochs=EPOCHS)
             print(f"Baseline, {EPOCHS} epochs, {label}:")
             print("   " + run(code, backend).replace("\n", "\n   "))
     print(run(ADAM_STEP, "tensorflow"))

@@ -23,8 +23,6 @@ class SentimentHyperModel(kt.HyperModel):
             `hypermodels.space`. Defaults to the nine grid variants' values.
         vocab_size: input vocabulary size: the tokenizer's, which the study
             that feeds the model decides (`tuning.settings.NUM_WORDS`).
-        sequential: the `keras.Sequential` class to build, for instance one
-            with a faster training loop. Defaults to `keras.Sequential`.
         steps_per_execution: batches trained (or evaluated) per compiled
             call; it changes speed, not the math. Defaults to 1.
     """
@@ -34,14 +32,12 @@ class SentimentHyperModel(kt.HyperModel):
         space: dict | None = None,
         *,
         vocab_size: int,
-        sequential: type[keras.Sequential] = keras.Sequential,
         steps_per_execution: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.space = dict(space or grid_space())
         self.vocab_size = vocab_size
-        self.sequential = sequential
         self.steps_per_execution = steps_per_execution
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> dict:
@@ -58,7 +54,7 @@ class SentimentHyperModel(kt.HyperModel):
         value = self.declare_hyperparameters(hp)
         l2, dropout = value["l2"], value["dropout"]
 
-        model = self.sequential(name="imdb_sentiment")
+        model = keras.Sequential(name="imdb_sentiment")
         model.add(keras.Input(shape=(None,), dtype="int32"))
         model.add(keras.layers.Embedding(self.vocab_size, value["embedding_dim"]))
         model.add(keras.layers.GlobalAveragePooling1D())

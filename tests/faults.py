@@ -6,7 +6,8 @@ to itself there, on any machine at any speed, instead of the test polling
 the run directory for a moment to send a signal. The faults:
 
 - `kill-after-run K [TRIAL]`: SIGKILL once run (repeat) K of a trial (of
-  trial TRIAL, if given) has finished and written its record.
+  trial TRIAL, if given) has finished and written its record (with the
+  runs trained with it, `--runs-at-once`).
 - `kill-at-epoch N TRIAL`: SIGKILL at the end of epoch N (1-based) of trial
   TRIAL, once its history row is written.
 - `stop-at-epoch N TRIAL`: SIGSTOP there instead; the test continues
@@ -39,15 +40,15 @@ def _signal_self(number: int) -> None:
 def _after_run(repeat: str, trial_id: str | None = None) -> None:
     from tuning.tuner import StudyTuner
 
-    train = StudyTuner._train
+    train_runs = StudyTuner._train_runs
 
-    def train_then_kill(self, trial, k, *args, **kwargs):
-        history = train(self, trial, k, *args, **kwargs)
-        if k == int(repeat) and trial_id in (None, trial.trial_id):
+    def train_then_kill(self, trial, repeats, *args, **kwargs):
+        histories = train_runs(self, trial, repeats, *args, **kwargs)
+        if int(repeat) in repeats and trial_id in (None, trial.trial_id):
             _signal_self(signal.SIGKILL)
-        return history
+        return histories
 
-    StudyTuner._train = train_then_kill
+    StudyTuner._train_runs = train_then_kill
 
 
 def _at_epoch(number: int):

@@ -61,6 +61,12 @@ NAMES = [v.name for v in VARIANTS]
             ["--mode", "random", "--repeats", "auto"],
             "--repeats auto needs a reference fixed before the runs",
         ),
+        (["--runs-at-once", "0"], "--runs-at-once: expected a positive integer"),
+        (["--runs-at-once", "101"], "up to 100"),
+        (
+            ["--runs-at-once", "2", "--backend", "torch"],
+            "--runs-at-once 2 needs the JAX backend",
+        ),
     ],
 )
 def test_bad_input_is_one_line_status_2_nothing_written(

@@ -45,8 +45,8 @@ def export_best_model(
         # built model has no variables for yet; only the weights matter here.
         warnings.filterwarnings("ignore", message="Skipping variable loading")
         trained = tuner.load_model(trial)
-    # A plain `keras.Sequential` (the trained one is a `ScannedSequential`),
-    # so that any Keras loads the file without this package.
+    # An uncompiled copy: the file holds the architecture and the weights,
+    # not the training configuration.
     model = keras.Sequential.from_config(trained.get_config())
     model.set_weights(trained.get_weights())
     description = {

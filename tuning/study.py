@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -25,7 +26,6 @@ from tuning.modes import make_oracle
 from tuning.reports import write_report
 from tuning.run_dir import RunDir
 from tuning.runtime import outliving_objects_frozen
-from tuning.scanned import STEPS_PER_EXECUTION, ScannedSequential
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
 from tuning.summaries import write_report_to_board, write_verdicts
 from tuning.tables import write_tables
@@ -238,10 +238,12 @@ def _check_split(settings: StudySettings, fit: int, held_out: int) -> None:
 def _tuner(
     run_dir: RunDir, settings: StudySettings, oracle: kt.Oracle, training: _Training
 ) -> StudyTuner:
+    # On TensorFlow and torch, Keras runs an epoch's batches in one compiled
+    # call; on JAX, `tuning.grouped` trains whole epochs by itself.
+    _, y = training.arguments
     hypermodel = SentimentHyperModel(
         settings.space,
         vocab_size=NUM_WORDS,
-        sequential=ScannedSequential,
-        steps_per_execution=STEPS_PER_EXECUTION,
+        steps_per_execution=math.ceil(len(y) / settings.batch_size),
     )
     return StudyTuner(oracle, hypermodel, run_dir, settings, training.test_data)

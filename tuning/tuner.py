@@ -250,29 +250,14 @@ class StudyTuner(kt.Tuner):
                 "initial_epoch": hp.values["tuner/initial_epoch"],
             }
         callbacks = [self._callbacks(trial, repeat) for repeat in repeats]
+        models = (self._seeded_model(hp, seed, previous) for seed in seeds)
         if keras.backend.backend() == "jax":
-            group = RunGroup(
-                *fit_args,
-                validation_data=fit_kwargs["validation_data"],
-                batch_size=fit_kwargs["batch_size"],
-                validation_batch_size=fit_kwargs.get("validation_batch_size")
-                or fit_kwargs["batch_size"],
-                device_arrays=self._device_arrays,
+            histories, tests = self._train_together(
+                models, callbacks, checkpoint, fit_args, fit_kwargs
             )
-            for seed in seeds:
-                group.add(self._seeded_model(hp, seed, previous))
-            histories = group.fit(
-                fit_kwargs["epochs"],
-                callbacks,
-                initial_epoch=fit_kwargs.get("initial_epoch", 0),
-                checkpoint=checkpoint,
-                verbose=fit_kwargs.get("verbose", "auto"),
-            )
-            tests = group.evaluate(*self.test_data) if self.test_data else []
         else:
             histories, tests = [], []
-            for seed, run_callbacks in zip(seeds, callbacks, strict=True):
-                model = self._seeded_model(hp, seed, previous)
+            for model, run_callbacks in zip(models, callbacks, strict=True):
                 histories.append(
                     self.hypermodel.fit(
                         hp,
@@ -297,6 +282,31 @@ class StudyTuner(kt.Tuner):
             )
         return histories
 
+    def _train_together(self, models, callbacks, checkpoint, fit_args, fit_kwargs):
+        """Trains `models` as one `RunGroup`, with `fit`'s arguments;
+        returns their histories and their metrics on the test data, if any.
+        The models are built one by one as the group takes them, so that
+        each is built right after its seed is set."""
+        batch_size = fit_kwargs.get("batch_size") or self.settings.batch_size
+        group = RunGroup(
+            *fit_args,
+            validation_data=fit_kwargs["validation_data"],
+            batch_size=batch_size,
+            validation_batch_size=fit_kwargs.get("validation_batch_size") or batch_size,
+            device_arrays=self._device_arrays,
+        )
+        for model in models:
+            group.add(model)
+        histories = group.fit(
+            fit_kwargs.get("epochs", 1),
+            callbacks,
+            initial_epoch=fit_kwargs.get("initial_epoch", 0),
+            checkpoint=checkpoint,
+            verbose=fit_kwargs.get("verbose", "auto"),
+        )
+        tests = group.evaluate(*self.test_data) if self.test_data else []
+        return histories, tests
+
     def _seeded_model(self, hp, seed: int, previous: str | None) -> keras.Model:
         """A new model from `seed`, which also seeds its dropout and the
         order its reviews are shuffled in; continuing Hyperband's
@@ -315,7 +325,7 @@ class StudyTuner(kt.Tuner):
         for split in EpochScalarLogger.SPLITS:
             shutil.rmtree(board_dir / split, ignore_errors=True)
         # Only epoch-level callbacks: a batch hook costs time even though it
-        # fires once per compiled call (a whole epoch, `tuning.scanned`).
+        # fires once per compiled call (a whole epoch, `tuning.grouped`).
         callbacks = [
             StopOnNaN(),
             keras.callbacks.CSVLogger(
