@@ -6,7 +6,9 @@ leading run axis and trains them with `jax.vmap` of Keras' own stateless
 `train_step` (and `test_step` to validate), a whole epoch per compiled call,
 with the reviews on the device and each batch gathered there. On a GPU that
 turns K tiny models, each leaving the device idle between kernels, into one
-K times wider; on a CPU it saves K-1 dispatches of every step.
+K times wider. On a CPU a group of several was slower per run than one at a
+time (benchmarks/README.md), so there a group is one run by default: the
+same whole-epoch program, a run axis of one.
 """
 
 from __future__ import annotations
@@ -113,13 +115,17 @@ class RunGroup:
         self.on_device = device_arrays or DeviceArrays()
         self.models: list[keras.Model] = []
         self._generators: list[dict] = []
+        # Compiled on first use, for the models added by then.
+        self._train_epoch = None
+        self._split = None
 
     def add(self, model: keras.Model) -> None:
         """Adds a compiled model, right after it was built from its seed.
 
-        Builds its metrics and optimizer as `fit` does before the first
-        epoch (drawing what `fit` draws), then keeps the NumPy generator's
-        state, from which this run's shuffle orders are drawn.
+        Builds its metrics and optimizer as Keras 3's JAX `fit` does before
+        the first epoch (drawing what `fit` draws: its iterator's first
+        shuffle), then keeps the NumPy generator's state, from which this
+        run's shuffle orders are drawn.
         """
         batches = JAXEpochIterator(
             x=self.x, y=self.y, batch_size=self.batch_size, shuffle=True
@@ -207,7 +213,7 @@ class RunGroup:
 
     def _epoch(self, state, active: np.ndarray):
         orders = np.stack([self._shuffle_order(k) for k in range(len(self.models))])
-        if not hasattr(self, "_train_epoch"):
+        if self._train_epoch is None:
             self._train_epoch = self._compile_train_epoch()
         x_val, y_val = self.validation_data
         return self._train_epoch(
@@ -262,7 +268,7 @@ class RunGroup:
         return jax.jit(vectorized, compiler_options=_options())
 
     def _unstack(self, state) -> list:
-        if not hasattr(self, "_split"):
+        if self._split is None:
             count = len(self.models)
             self._split = jax.jit(
                 lambda s: [jax.tree.map(itemgetter(k), s) for k in range(count)]
@@ -283,7 +289,6 @@ class RunGroup:
                 run.on_epoch_end(epoch, epoch_logs)
             except BaseException as e:  # noqa: B036 - re-raised below
                 failure = failure or e
-                model.stop_training = True
         if failure is not None:
             raise failure
 

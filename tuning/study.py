@@ -21,6 +21,7 @@ from tuning.best_model import export_best_model
 from tuning.data import holdout_split, load_imdb, load_word_index
 from tuning.errors import StudyStopped, UsageError
 from tuning.figures import write_figures
+from tuning.grouped import device_description, runs_at_once
 from tuning.importance import assess
 from tuning.modes import make_oracle
 from tuning.reports import write_report
@@ -128,12 +129,12 @@ class _Training:
         if settings.limit:
             data = data.head(settings.limit)
         logger.info(
-            "Data: %d training and %d test reviews from %s (backend: %s)",
+            "Data: %d training and %d test reviews from %s",
             len(data.y_train),
             len(data.y_test),
             data.source,
-            keras.backend.backend(),
         )
+        logger.info("Training on %s", _device(settings))
         train, test = (data.x_train, data.y_train), (data.x_test, data.y_test)
         if settings.validation_split:
             train, validation = holdout_split(
@@ -151,6 +152,19 @@ class _Training:
             "verbose": verbose,
         }
         return cls(train, keywords, test_data)
+
+
+def _device(settings: StudySettings) -> str:
+    """Where and how the runs train, in words."""
+    backend = keras.backend.backend()
+    if backend != "jax":
+        return f"{backend}'s default device, one run at a time"
+    at_once = runs_at_once(settings.runs_at_once, backend)
+    if at_once == 1:
+        runs = "one run at a time"
+    else:
+        runs = f"up to {at_once or 'all'} runs of a trial at once"
+    return f"{device_description()} with JAX, {runs}"
 
 
 @contextlib.contextmanager
