@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, read_csv
 from tuning import search, worker
 from tuning.distributed.cluster import WorkersExited, divide_cores
 from tuning.distributed.connection import ChiefConnection
@@ -182,7 +182,9 @@ def processes():
 
 @pytest.mark.slow
 def test_the_grid_on_two_workers_runs_each_variant_once(imdb_path, tmp_path):
+    """Each trial's two runs trained together on the worker that took it."""
     argv = ["--mode", "grid", "--workers", "2", *SMALL, "--data", str(imdb_path)]
+    argv += ["--repeats", "2", "--runs-at-once", "2"]
     result = subprocess.run(
         [sys.executable, "-m", "tuning.search", *argv, "--logdir", str(tmp_path)],
         capture_output=True,
@@ -198,9 +200,11 @@ def test_the_grid_on_two_workers_runs_each_variant_once(imdb_path, tmp_path):
     assert len(list((run_dir / "tensorboard").iterdir())) == 9 + 1  # and report
     assert (run_dir / "report.md").is_file()
     assert (run_dir / "plots" / "comparison.png").is_file()
+    runs = read_csv(run_dir / "runs.csv")
+    assert sorted(r["repeat"] for r in runs) == ["0"] * 9 + ["1"] * 9
     # Both workers took part, each in its own process, and logged there.
     logs = [(run_dir / "workers" / f"worker-{i}.log") for i in (0, 1)]
-    assert all("Data:" in log.read_text() for log in logs)
+    assert all("up to 2 runs of a trial at once" in log.read_text() for log in logs)
     # A finished search reloads as finished: nothing running, nothing retrained.
     assert oracle_state(run_dir)["ongoing_trials"] == {}
     again = subprocess.run(

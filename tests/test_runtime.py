@@ -81,7 +81,7 @@ def test_compiled_steps_are_loaded_from_the_machines_cache(imdb_path, tmp_path):
     assert any((cache / runtime.COMPILE_CACHE).iterdir())
     # A later study, in another run directory, finds both trials' steps.
     later = cache_hits(tmp_path / "later")
-    for step in ("jit_scan", "jit_train_step", "jit_test_step"):
+    for step in ("jit_run_epoch", "jit_split_runs"):
         assert first.count(step) == 1  # the second trial's, not the first's
         assert later.count(step) == 2
 

@@ -270,9 +270,11 @@ class RunGroup:
     def _unstack(self, state) -> list:
         if self._split is None:
             count = len(self.models)
-            self._split = jax.jit(
-                lambda s: [jax.tree.map(itemgetter(k), s) for k in range(count)]
-            )
+
+            def split_runs(state):
+                return [jax.tree.map(itemgetter(k), state) for k in range(count)]
+
+            self._split = jax.jit(split_runs)
         return self._split(state)
 
     def _end_epoch(self, epoch, logs, runs, lists, best, active) -> None:

@@ -26,7 +26,15 @@ MEASUREMENT = (
     "early_stopping",
 )  # fmt: skip
 # Settings that may differ (one of them is usually the change under test).
-CIRCUMSTANCES = ("backend", "seed", "data", "mode", "repeats", "max_repeats")
+CIRCUMSTANCES = (
+    "backend",
+    "runs_at_once",
+    "seed",
+    "data",
+    "mode",
+    "repeats",
+    "max_repeats",
+)
 # Hyperparameters Keras Tuner adds to a Hyperband trial: how it was
 # scheduled, not what it trained.
 SCHEDULING_PREFIX = "tuner/"
