@@ -160,10 +160,12 @@ def _device(settings: StudySettings) -> str:
     if backend != "jax":
         return f"{backend}'s default device, one run at a time"
     at_once = runs_at_once(settings.runs_at_once, backend)
-    if at_once == 1:
+    if at_once is None:
+        runs = "all of a trial's runs at once"
+    elif at_once == 1:
         runs = "one run at a time"
     else:
-        runs = f"up to {at_once or 'all'} runs of a trial at once"
+        runs = f"up to {at_once} runs of a trial at once"
     return f"{device_description()} with JAX, {runs}"
 
 
