@@ -151,10 +151,11 @@ class RunGroup:
             epochs: the epoch to train up to, as in `fit`.
             callbacks: each run's callbacks, in the order of `add`.
             initial_epoch: the epoch to start from, as in `fit`.
-            checkpoint: a best-only `ModelCheckpoint` shared by the runs.
-                It sees each run's best epoch once the group has trained, in
-                the order of `add`: what it would have kept had the runs
-                trained one after another with it among their callbacks.
+            checkpoint: a best-only `ModelCheckpoint` (mode `max` or `min`)
+                shared by the runs. It sees each run's best epoch once the
+                group has trained, in the order of `add`: what it would have
+                kept had the runs trained one after another with it among
+                their callbacks.
             verbose: Keras' verbosity for each run's progress line.
 
         Returns:
@@ -387,25 +388,25 @@ def _options():
     return CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
 
 
-def _state(model: keras.Model) -> tuple:
-    """A compiled model's state as Keras' JAX trainer threads it."""
+def _variables(model: keras.Model) -> tuple:
+    """A compiled model's variables, grouped as Keras' JAX trainer threads
+    its state: trainable, non-trainable, optimizer, metrics."""
     return (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in model.non_trainable_variables],
-        [v.value for v in model.optimizer.variables],
-        [v.value for v in model.metrics_variables],
-    )
-
-
-def _assign(model: keras.Model, state) -> None:
-    """Puts one run's state into its model's variables (Keras' `jax_state_sync`)."""
-    variables = (
         model.trainable_variables,
         model.non_trainable_variables,
         model.optimizer.variables,
         model.metrics_variables,
     )
-    for group, values in zip(variables, state, strict=False):
+
+
+def _state(model: keras.Model) -> tuple:
+    """A compiled model's state, as Keras' JAX trainer threads it."""
+    return tuple([v.value for v in group] for group in _variables(model))
+
+
+def _assign(model: keras.Model, state) -> None:
+    """Puts one run's state into its model's variables (Keras' `jax_state_sync`)."""
+    for group, values in zip(_variables(model), state, strict=True):
         for variable, value in zip(group, values, strict=True):
             variable.assign(value)
 
