@@ -102,3 +102,29 @@ def test_far_out_trials_are_named_with_what_they_have_in_common(tmp_path):
         "trial 07 (0.5000)." in text
     )
     assert "They have in common activation = relu, loss = mse" in text
+
+
+def test_runs_needed_reads_the_same_in_every_table(tmp_path):
+    from tuning import verdicts
+    from tuning.reports import comparison_table
+    from tuning.tables import result_row
+
+    analysis = analysed_pair(0.004, margin=0.0001)
+    trial = analysis.trials[1]
+    assert trial.comparison.verdict == verdicts.UNDECIDED
+    cell = verdicts.runs_needed_cell(trial.comparison)
+    assert cell in ("> 1000", str(trial.comparison.repeats_needed))
+    assert result_row(trial, analysis)["repeats_needed"] == cell
+    assert comparison_table(analysis)[-1].endswith(f"| {cell} |")
+    summary = "\n".join(study_summary(analysis))
+    assert f"B (5 runs; {cell} runs per trial would decide it)" in summary
+
+
+def test_repeated_runs_without_a_finished_reference_are_not_called_one_run():
+    trials = [
+        fabricated_trial("A", [0.80, 0.84], status="RUNNING"),
+        fabricated_trial("B", [0.80, 0.84], shifts=[0.0, 0.01]),
+    ]
+    settings = StudySettings(seed=1, repeats=2, reference="A")
+    text = "\n".join(study_summary(analyze(trials, settings)))
+    assert "No comparison yet: A" in text and "One run per trial" not in text

@@ -107,7 +107,7 @@ def _check_comparable(differences: dict[str, tuple], allowed: bool) -> None:
 
 
 def _check_repeated(run_dir: RunDir, settings: StudySettings) -> None:
-    if settings.repeats < 2 and not settings.max_repeats:
+    if not settings.gives_verdicts:
         raise UsageError(
             f"{str(run_dir.root)!r} trained one run per trial: no verdict is "
             "possible between single runs, which seed noise alone can set apart. "

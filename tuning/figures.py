@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
+from tuning import verdicts
 from tuning.analysis import Analysis, TrialResult
 from tuning.importance import Importance, Slice
 from tuning.run_dir import RunDir, atomic_file
@@ -109,7 +110,7 @@ def comparison_intervals(analysis: Analysis, trials: list[TrialResult]) -> Inter
         [s.ci_low for _, s in summaries],
         [s.ci_high for _, s in summaries],
         analysis.reference,
-        analysis.settings.margin if analysis.settings.repeats > 1 else None,
+        analysis.settings.margin if analysis.settings.gives_verdicts else None,
     )
 
 
@@ -340,7 +341,11 @@ def _draw_slice(axes, piece: Slice, share: float | None) -> None:
     axes.grid(alpha=0.3)
 
 
-VERDICT_COLORS = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
+VERDICT_COLORS = {
+    verdicts.BETTER: "tab:green",
+    verdicts.WORSE: "tab:red",
+    verdicts.EQUIVALENT: "tab:blue",
+}
 
 
 def draw_differences(two: TwoStudies):

@@ -35,16 +35,20 @@ def verdict_summary(analysis: Analysis) -> list[str]:
     with its interval; with one run per trial, why no verdict is possible."""
     settings, objective = analysis.settings, analysis.objective.name
     compared = analysis.compared
-    if settings.repeats < 2 or not compared:
+    if not settings.gives_verdicts:
         return _no_verdict(analysis)
+    if not compared:
+        return [
+            f"No comparison yet: {analysis.reference or 'the reference'} and at "
+            "least one other trial must complete their runs first."
+        ]
     reference, schedule = analysis.reference, analysis.schedule
     lines = [
         f"Compared with **{reference}** on {objective} (each run's best), "
         f"margin D = {settings.margin:g}: the difference of means with its "
         f"simultaneous 95% Welch interval (5% split over {schedule.comparisons} "
         f"comparison(s) and {schedule.looks} look(s); docs/statistics.md). "
-        f"*Equivalent* when the interval lies within plus or minus D, *better* "
-        "or *worse* when it excludes 0, else *undecided*.",
+        + verdicts.RULE,
         "",
     ]
     for verdict in verdicts.DECIDED:
@@ -65,7 +69,8 @@ def verdict_summary(analysis: Analysis) -> list[str]:
             "- Undecided: "
             + "; ".join(
                 f"{t.label} ({len(t.runs)} runs; "
-                f"{_cost(t.comparison.repeats_needed)} would decide it)"
+                f"{verdicts.runs_needed_cell(t.comparison)} runs per trial "
+                "would decide it)"
                 for t in still_open
             )
             + "."
@@ -81,12 +86,6 @@ def _when(trial: TrialResult, analysis: Analysis) -> str:
     if not analysis.settings.max_repeats:
         return ""
     return f", decided in round {trial.decided_in} with {len(trial.runs)} runs"
-
-
-def _cost(needed: int | None) -> str:
-    if needed is None:
-        return f"more than {verdicts.LARGEST_REPEATS_NEEDED} runs per trial"
-    return f"about {needed} runs per trial"
 
 
 def _rounds(analysis: Analysis) -> str:
@@ -175,16 +174,13 @@ def _comparison_cells(trial: TrialResult, is_reference: bool) -> list[str]:
     result = trial.comparison
     if result is None:
         return ["", "", "", "", "", ""]
-    needed = result.repeats_needed or ""
-    if result.verdict == verdicts.UNDECIDED and needed == "":
-        needed = f"> {verdicts.LARGEST_REPEATS_NEEDED}"
     return [
         f"{result.difference:+.4f}",
         _bounds(result.ci_low, result.ci_high, signed=True),
         format_cell(result.p_beats, digits=2),
         result.verdict,
         str(trial.decided_in or ""),
-        str(needed),
+        verdicts.runs_needed_cell(result),
     ]
 
 
@@ -432,8 +428,7 @@ def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:
         f"{objective} (each run's best), margin D = {two.margin:g}: the "
         "difference of means, B minus A, with its simultaneous 95% Welch "
         f"interval (5% split over {len(two.pairs)} pair(s); docs/statistics.md). "
-        "*Equivalent* when the interval lies within plus or minus D, *better* or "
-        "*worse* when it excludes 0, else *undecided*.",
+        + verdicts.RULE,
         "",
         "| trial | runs A | runs B | mean A | mean B | B - A | simultaneous 95% CI "
         "| P(B>A) | verdict | runs needed |",
@@ -447,13 +442,14 @@ def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:
             f"{result.difference:+.4f} | "
             f"{_bounds(result.ci_low, result.ci_high, signed=True)} | "
             f"{format_cell(result.p_beats, digits=2)} | {result.verdict} | "
-            f"{result.repeats_needed or ''} |"
+            f"{verdicts.runs_needed_cell(result)} |"
         )
     counts = collections.Counter(p.comparison.verdict for p in two.pairs)
-    order = (*verdicts.DECIDED, verdicts.UNDECIDED, verdicts.NO_VERDICT)
     lines += [
         "",
-        "In all: " + ", ".join(f"{counts[v]} {v}" for v in order if counts[v]) + ".",
+        "In all: "
+        + ", ".join(f"{counts[v]} {v}" for v in verdicts.ALL if counts[v])
+        + ".",
     ]
     if two.only_a or two.only_b:
         lines.append(

@@ -124,6 +124,13 @@ class StudySettings:
             object.__setattr__(self, "margin", DEFAULT_MARGINS[self.objective.name])
 
     @property
+    def gives_verdicts(self) -> bool:
+        """Whether its trials train two or more runs each, so that a
+        comparison has an interval and a verdict (`--repeats auto` starts
+        with `tuning.rounds.FIRST_RUNS`)."""
+        return self.repeats > 1
+
+    @property
     def protocol(self) -> str:
         """`HOLDOUT_VALIDATION` under a validation split, else `TEST_AS_VALIDATION`."""
         return HOLDOUT_VALIDATION if self.validation_split else TEST_AS_VALIDATION

@@ -23,10 +23,6 @@ from tuning import verdicts
 from tuning.analysis import Analysis
 from tuning.run_dir import RunDir
 
-# The verdict as a number the HParams table can sort: better 1, equivalent
-# 0, worse -1; undecided has none.
-VERDICT_CODES = {verdicts.BETTER: 1.0, verdicts.EQUIVALENT: 0.0, verdicts.WORSE: -1.0}
-
 
 def write_verdicts(run_dir: RunDir, analysis: Analysis) -> None:
     """Writes `verdict` and `difference` scalars into the TensorBoard
@@ -35,7 +31,7 @@ def write_verdicts(run_dir: RunDir, analysis: Analysis) -> None:
 
     for trial in analysis.compared:
         result = trial.comparison
-        code = VERDICT_CODES.get(result.verdict, math.nan)
+        code = verdicts.CODES.get(result.verdict, math.nan)
         for run in trial.record.runs:
             directory = run_dir.board_dir(
                 trial.label, run.repeat, analysis.settings.repeats

@@ -14,6 +14,7 @@ import io
 import math
 from pathlib import Path
 
+from tuning import verdicts
 from tuning.analysis import HISTORY_METRICS, RUN_METRICS, Analysis, TrialResult
 from tuning.importance import Importance
 from tuning.records import epoch_numbers, failure_reason
@@ -81,7 +82,7 @@ def result_row(trial: TrialResult, analysis: Analysis) -> dict:
             p_value=result.p_value,
             verdict=result.verdict,
             decided_in_round=trial.decided_in or "",
-            repeats_needed=result.repeats_needed or "",
+            repeats_needed=verdicts.runs_needed_cell(result),
         )
     return row
 
@@ -193,7 +194,7 @@ def pair_rows(two: TwoStudies) -> list[dict]:
                 "p_value": result.p_value,
                 "margin": two.margin,
                 "verdict": result.verdict,
-                "repeats_needed": result.repeats_needed or "",
+                "repeats_needed": verdicts.runs_needed_cell(result),
             }
         )
     return rows
@@ -213,7 +214,7 @@ def format_table(analysis: Analysis) -> str:
     columns += ["final_val_loss"]
     if any("test_accuracy" in row for row in rows):
         columns += ["test_accuracy", "test_loss"]
-    if analysis.settings.repeats > 1:
+    if analysis.settings.gives_verdicts:
         columns += ["repeats", "objective_mean", "difference", "verdict"]
     cells = [[format_cell(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]

@@ -32,6 +32,16 @@ BETTER, WORSE, EQUIVALENT, UNDECIDED = "better", "worse", "equivalent", "undecid
 NO_VERDICT = "no verdict (1 run)"
 # The verdicts that end a comparison.
 DECIDED = (BETTER, WORSE, EQUIVALENT)
+# The rule, as every report states it.
+RULE = (
+    "*Equivalent* when the interval lies within plus or minus D, *better* or "
+    "*worse* when it excludes 0, else *undecided*."
+)
+# Every verdict, in the order outputs list them.
+ALL = (*DECIDED, UNDECIDED, NO_VERDICT)
+# The verdict as a number a table can sort (TensorBoard's HParams): better
+# 1, equivalent 0, worse -1; undecided and no verdict have none.
+CODES = {BETTER: 1.0, EQUIVALENT: 0.0, WORSE: -1.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +87,16 @@ class Comparison:
     p_value: float
     verdict: str
     repeats_needed: int | None
+
+
+def runs_needed_cell(comparison: Comparison) -> str:
+    """How many runs per trial would decide `comparison`, as every table
+    shows it: blank unless undecided, else the number or `> 1000`."""
+    if comparison.verdict != UNDECIDED:
+        return ""
+    if comparison.repeats_needed is None:
+        return f"> {LARGEST_REPEATS_NEEDED}"
+    return str(comparison.repeats_needed)
 
 
 def summarize(values) -> Summary:
