@@ -1,11 +1,12 @@
 """Benchmark: the verdicts' error rates and costs, by simulation.
 
 Simulates whole studies without training: each run's best objective is
-drawn from normal noise of the size measured on the real grid (or, with
-`--runs-csv`, resampled from a real study's runs), and the study's own
-decision code (`tuning.verdicts.compare` on `tuning.rounds.Schedule`, as
-`tuning.analysis` runs it) decides every comparison, look by look, as
-`--repeats auto` does, or once, as a uniform `--repeats K` does.
+drawn from noise (normal of the size measured on the real grid, Student t
+with 3 degrees of freedom, or resampled from a real study's `runs.csv`),
+and the study's own decision code decides: `tuning.analysis.judge` makes
+every comparison from the runs so far, as the analysis does, and
+`tuning.analysis.still_open` says which trials the next round trains, as
+the oracle asks. A uniform `--repeats K` is the same code on one look.
 
 For each scenario it prints, each with its 95% interval (Clopper-Pearson):
 the family-wise rate of a false better or worse, of a false equivalent,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,16 +32,32 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuning import verdicts  # noqa: E402
-from tuning.objective import Objective  # noqa: E402
-from tuning.rounds import Schedule  # noqa: E402
-from tuning.settings import DEFAULT_MARGINS  # noqa: E402
+from tuning.analysis import judge, still_open  # noqa: E402
+from tuning.rounds import FIRST_RUNS  # noqa: E402
+from tuning.settings import DEFAULT_MARGINS, StudySettings  # noqa: E402
 
-OBJECTIVE = Objective.named("val_accuracy")
 MARGIN = DEFAULT_MARGINS["val_accuracy"]
 # A run's best val_accuracy over seeds on the full data (docs/statistics.md).
 SEED_NOISE = 0.0017
-TRIALS = 9  # the grid: a reference and eight comparisons
-UNIFORM = (3, 5, 8, 12, 18, 27)
+REFERENCE = "reference"
+LABELS = (REFERENCE, *(f"trial {i}" for i in range(1, 9)))  # the grid's nine
+UNIFORM = (4, 6, 9, 12, 18, 27)
+# The real grid's differences from Baseline (`--repeats auto --seed 1`, 12
+# runs a trial), in its order: 1 Hidden Layer, 3 Hidden Layers, 32 Units,
+# 64 Units, MSE Loss, Tanh Activation, Dropout, L2 Regularization.
+REAL_GRID = [0.0017, -0.0026, 0.0, 0.0006, -0.0012, -0.0015, -0.0001, 0.0012]
+
+# draw(trial index, runs) -> that many more runs' noise, mean 0.
+Noise = Callable[[int, int], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """True differences of the eight trials from the reference, and how
+    each trial's noise is drawn (index 0: the reference)."""
+
+    differences: list[float]
+    noise: Callable[[np.random.Generator], Noise]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,19 +68,54 @@ class Outcome:
     runs: int
 
 
-def scenarios(margin: float) -> dict[str, list[float]]:
-    """The true differences from the reference of the eight comparisons."""
-    return {
-        "all nine equal": [0.0] * 8,
-        "one better by 2D": [2 * margin] + [0.0] * 7,
-        "one worse by D/2": [-margin / 2] + [0.0] * 7,
-        "mixed": [2 * margin, -2 * margin, margin / 2, -margin / 2, 0, 0, 0, 0],
+def normal(sd: float, scale: dict[int, float] | None = None):
+    """Normal noise of `sd`, times `scale[i]` for trial i."""
+    scale = scale or {}
+    return lambda rng: lambda i, n: rng.normal(0, sd * scale.get(i, 1.0), n)
+
+
+def student_t(sd: float, df: int = 3):
+    """Student t noise of `df` degrees of freedom with standard deviation `sd`."""
+    return lambda rng: (
+        lambda i, n: rng.standard_t(df, n) * sd / math.sqrt(df / (df - 2))
+    )
+
+
+def resampled(pool: np.ndarray):
+    """Runs' deviations resampled from a real study's."""
+    return lambda rng: lambda i, n: rng.choice(pool, n)
+
+
+def scenarios(margin: float, noise: float, pool: np.ndarray | None) -> dict:
+    """Name -> Scenario: the measured noise in five settings of the true
+    differences, a trial with three times the noise, heavy tails, and (with
+    `pool`) a real study's runs."""
+    base = normal(noise)
+    found = {
+        "all nine equal": Scenario([0.0] * 8, base),
+        "one better by 2D": Scenario([2 * margin] + [0.0] * 7, base),
+        "one worse by D/2": Scenario([-margin / 2] + [0.0] * 7, base),
+        "mixed (+2D, -2D, +D/2, -D/2, four equal)": Scenario(
+            [2 * margin, -2 * margin, margin / 2, -margin / 2, 0, 0, 0, 0], base
+        ),
+        "the real grid's differences": Scenario(REAL_GRID, base),
+        "all equal, trial 1 at 3x the noise": Scenario(
+            [0.0] * 8, normal(noise, {1: 3.0})
+        ),
+        "all equal, Student t (3 df) noise": Scenario([0.0] * 8, student_t(noise)),
     }
+    if pool is not None:
+        found["all equal, resampled real runs"] = Scenario([0.0] * 8, resampled(pool))
+        found["mixed, resampled real runs"] = Scenario(
+            found["mixed (+2D, -2D, +D/2, -D/2, four equal)"].differences,
+            resampled(pool),
+        )
+    return found
 
 
 def right(difference: float, verdict: str, margin: float) -> bool:
     """Whether a verdict is the right one for a true difference: better or
-    worse past the margin's half, equivalent at no difference."""
+    worse past the margin, equivalent at no difference."""
     if difference >= margin:
         return verdict == verdicts.BETTER
     if difference <= -margin:
@@ -82,78 +135,57 @@ def false_equivalent(difference: float, verdict: str, margin: float) -> bool:
     return verdict == verdicts.EQUIVALENT and abs(difference) >= margin
 
 
-def simulate(
-    differences: list[float],
-    draw: Callable[[int, int], np.ndarray],
-    schedule: Schedule,
-    margin: float,
-) -> Outcome:
-    """One study: the reference is trial 0, trial i + 1 differs by
-    `differences[i]`; `draw(trial, n)` gives n more runs of a trial.
-    Comparisons still undecided at a look get the next look's runs."""
-    runs = {i: np.empty(0) for i in range(len(differences) + 1)}
+def study_settings(repeats: int | str, margin: float) -> StudySettings:
+    """The grid's settings for `--repeats auto` (up to `repeats` runs:
+    pass `auto12`) or a uniform `--repeats K`."""
+    if isinstance(repeats, str):
+        most = int(repeats.removeprefix("auto"))
+        return StudySettings(variants=LABELS, reference=REFERENCE, margin=margin,
+                             repeats=FIRST_RUNS, max_repeats=most)  # fmt: skip
+    return StudySettings(variants=LABELS, reference=REFERENCE, margin=margin,
+                         repeats=repeats)  # fmt: skip
 
-    def grow(trial: int, n: int) -> None:
-        missing = n - len(runs[trial])
-        if missing > 0:
-            runs[trial] = np.concatenate([runs[trial], draw(trial, missing)])
 
-    decided = [verdicts.UNDECIDED] * len(differences)
-    open_ = set(range(len(differences)))
-    for look in range(schedule.looks):
-        n, r = schedule.trial_runs[look], schedule.reference_runs[look]
-        grow(0, r)
-        for i in sorted(open_):
-            grow(i + 1, n)
-            # What `verdicts.compare` decides with (its other figures are
-            # for the report).
-            low, high = verdicts.difference_interval(
-                runs[i + 1][:n], runs[0][:r], schedule.alpha
-            )
-            decided[i] = verdicts.decide(low, high, margin, OBJECTIVE)
-        open_ = {i for i in open_ if decided[i] not in verdicts.DECIDED}
+def simulate(differences: list[float], draw: Noise, settings: StudySettings) -> Outcome:
+    """One study: each round trains the runs its trials lack, the analysis
+    judges, and the trials still open train in the next round (the
+    reference with them), as `tuning.oracles.VariantGridOracle` does."""
+    schedule = settings.schedule()
+    means = [0.88, *(0.88 + d for d in differences)]
+    values = {label: [] for label in LABELS}
+    members = set(LABELS)
+    for look in range(1, schedule.looks + 1):
+        for i, label in enumerate(LABELS):
+            if label in members:
+                sizes = schedule.reference_runs if i == 0 else schedule.trial_runs
+                missing = sizes[look - 1] - len(values[label])
+                values[label] += list(means[i] + draw(i, missing))
+        judged = judge(values, REFERENCE, settings, schedule)
+        open_ = still_open(judged, look, schedule)
         if not open_:
             break
-    return Outcome(decided, sum(len(values) for values in runs.values()))
+        members = open_ | {REFERENCE}
+    found = [judged[label][0].verdict for label in LABELS[1:]]
+    return Outcome(found, sum(len(v) for v in values.values()))
 
 
-def normal_draw(differences, noise, rng):
-    means = [0.88, *(0.88 + d for d in differences)]
-    return lambda trial, n: rng.normal(means[trial], noise, n)
-
-
-def resampled_draw(differences, pool, rng):
-    """Runs resampled from a real study's, shifted by each true difference."""
-    shifts = [0.0, *differences]
-    return lambda trial, n: rng.choice(pool, n) + shifts[trial]
-
-
-def run_scenario(differences, draw_for, schedule, margin, studies, rng):
+def run_scenario(scenario: Scenario, settings: StudySettings, studies: int, rng):
+    """The false-verdict counts, the right verdicts and the mean runs over
+    `studies` simulated studies."""
+    margin, differences = settings.margin, scenario.differences
     outcomes = [
-        simulate(differences, draw_for(differences, rng), schedule, margin)
-        for _ in range(studies)
+        simulate(differences, scenario.noise(rng), settings) for _ in range(studies)
     ]
+    pairs = [list(zip(differences, o.verdicts, strict=True)) for o in outcomes]
     rates = {
         "false better/worse": sum(
-            any(
-                false_better_or_worse(d, v)
-                for d, v in zip(differences, o.verdicts, strict=True)
-            )
-            for o in outcomes
+            any(false_better_or_worse(d, v) for d, v in p) for p in pairs
         ),
         "false equivalent": sum(
-            any(
-                false_equivalent(d, v, margin)
-                for d, v in zip(differences, o.verdicts, strict=True)
-            )
-            for o in outcomes
+            any(false_equivalent(d, v, margin) for d, v in p) for p in pairs
         ),
     }
-    right_count = sum(
-        right(d, v, margin)
-        for o in outcomes
-        for d, v in zip(differences, o.verdicts, strict=True)
-    )
+    right_count = sum(right(d, v, margin) for p in pairs for d, v in p)
     runs = float(np.mean([o.runs for o in outcomes]))
     return rates, right_count, len(differences) * studies, runs
 
@@ -162,17 +194,22 @@ def interval(count: int, total: int) -> str:
     from scipy import stats
 
     low, high = stats.binomtest(count, total).proportion_ci(0.95)
-    return f"{count / total:6.3f} [{low:.3f}, {high:.3f}]"
+    return f"{count / total:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def read_pool(path: Path) -> np.ndarray:
-    """The runs' objective of a real study's most-run trial (its reference)."""
+    """Every trial's runs' objective from a real study, less its trial's
+    mean: the seed-to-seed deviations the study measured."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    labels = {row["label"] for row in rows}
-    label = max(labels, key=lambda name: sum(row["label"] == name for row in rows))
-    values = np.array([float(r["objective"]) for r in rows if r["label"] == label])
-    return values - values.mean()
+    deviations = []
+    for label in {row["label"] for row in rows}:
+        runs = np.array([float(r["objective"]) for r in rows if r["label"] == label])
+        if len(runs) > 1:
+            deviations += list(
+                (runs - runs.mean()) * math.sqrt(len(runs) / (len(runs) - 1))
+            )
+    return np.array(deviations)
 
 
 def main() -> None:
@@ -182,44 +219,56 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=SEED_NOISE)
     parser.add_argument("--margin", type=float, default=MARGIN)
     parser.add_argument("--runs-csv", type=Path, help="resample a real study's runs")
+    parser.add_argument("--only", help="run the scenarios whose name contains this")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
-    if args.runs_csv:
-        pool = read_pool(args.runs_csv)
-        source = f"runs resampled from {args.runs_csv} ({len(pool)} runs)"
-        draw_for = lambda d, rng: resampled_draw(d, pool, rng)  # noqa: E731
-    else:
-        source = f"normal noise, sd {args.noise}"
-        draw_for = lambda d, rng: normal_draw(d, args.noise, rng)  # noqa: E731
+    pool = read_pool(args.runs_csv) if args.runs_csv else None
+    adaptive = study_settings(f"auto{args.max_repeats}", args.margin)
+    schedule = adaptive.schedule()
     print(
-        f"{args.studies} studies a scenario, {TRIALS} trials, margin D = "
-        f"{args.margin}, {source}; family-wise bounds 0.05"
-    )
-    adaptive = Schedule.adaptive(args.max_repeats, TRIALS - 1)
-    for name, differences in scenarios(args.margin).items():
-        rates, right_count, total, runs = run_scenario(
-            differences, draw_for, adaptive, args.margin, args.studies, rng
+        f"{args.studies} studies a scenario, 9 trials, margin D = {args.margin}, "
+        f"noise sd {args.noise}"
+        + (
+            f", real runs from {args.runs_csv} ({len(pool)} runs)"
+            if pool is not None
+            else ""
         )
-        print(f"\n{name} (true differences {differences}):")
-        print(f"  --repeats auto (up to {args.max_repeats}): {runs:.1f} runs a study")
-        for what, count in rates.items():
-            print(f"    {what:20s} {interval(count, args.studies)}")
-        print(f"    {'power':20s} {interval(right_count, total)}")
-        for k in UNIFORM:
-            fixed = Schedule.fixed(k, TRIALS - 1)
-            _, fixed_right, _, fixed_runs = run_scenario(
-                differences, draw_for, fixed, args.margin, args.studies // 4, rng
-            )
-            if fixed_right / (total // 4) >= right_count / total:
-                print(
-                    f"  uniform --repeats {k} reaches that power: {fixed_runs:.0f} "
-                    f"runs a study ({fixed_runs / runs:.2f}x the adaptive runs)"
-                )
-                break
-        else:
-            print(f"  no uniform --repeats up to {UNIFORM[-1]} reaches that power")
+        + "; family-wise bounds 0.05; schedule "
+        f"{schedule.trial_runs} (reference {schedule.reference_runs})"
+    )
+    print(
+        "| scenario | runs a study | false better/worse | false equivalent "
+        "| power | uniform K reaching it |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, scenario in scenarios(args.margin, args.noise, pool).items():
+        if args.only and args.only not in name:
+            continue
+        rates, right_count, total, runs = run_scenario(
+            scenario, adaptive, args.studies, rng
+        )
+        false_rates = [interval(count, args.studies) for count in rates.values()]
+        print(
+            f"| {name} | {runs:.1f} | {false_rates[0]} | {false_rates[1]} "
+            f"| {interval(right_count, total)} "
+            f"| {_uniform_reaching(scenario, right_count / total, runs, args, rng)} |",
+            flush=True,
+        )
+
+
+def _uniform_reaching(scenario, power, runs, args, rng) -> str:
+    """The smallest uniform K whose power (over a quarter as many studies)
+    is as high, and its runs against the adaptive study's."""
+    for k in UNIFORM:
+        settings = study_settings(k, args.margin)
+        _, fixed_right, total, fixed_runs = run_scenario(
+            scenario, settings, args.studies // 4, rng
+        )
+        if fixed_right / total >= power:
+            return f"{k}: {fixed_runs:.0f} runs ({fixed_runs / runs:.2f}x)"
+    return f"none up to {UNIFORM[-1]}"
 
 
 if __name__ == "__main__":

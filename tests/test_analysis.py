@@ -97,3 +97,50 @@ def test_results_carry_mean_interval_and_the_identical_pair_is_not_told_apart(
     report = (noise_pair / "report.md").read_text()
     assert "Compared with **Baseline**" in report and "no winner is named" in report
     assert (noise_pair / "plots" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _verdict(low: float, high: float, margin: float) -> str:
+    if -margin < low and high < margin:
+        return "equivalent"
+    return "better" if low > 0 else "worse" if high < 0 else "undecided"
+
+
+@pytest.mark.slow
+def test_the_verdict_is_recomputed_from_runs_csv_with_scipy(noise_pair):
+    """The method the report names, from SciPy alone: the F test of each
+    spread against the other's, then Dunnett's interval (`scipy.stats.
+    dunnett`) guarded by Welch's (`ttest_ind`), or Welch's with Hsu's
+    degrees of freedom."""
+    import numpy as np
+    from scipy import stats
+
+    (row,) = [r for r in read_csv(noise_pair / "results.csv") if r["reference"]]
+    runs = read_csv(noise_pair / "runs.csv")
+    trial, reference = (
+        np.array([float(r["objective"]) for r in runs if r["label"] == label])
+        for label in (row["label"], row["reference"])
+    )
+    margin = float(row["margin"])
+    spreads_agree = all(
+        stats.f.sf(a.var(ddof=1) / b.var(ddof=1), len(a) - 1, len(b) - 1) >= 0.05
+        for a, b in ((trial, reference), (reference, trial))
+    )
+    if spreads_agree:
+        interval = stats.dunnett(trial, control=reference, rng=0).confidence_interval()
+        low, high = interval.low[0], interval.high[0]
+        verdict = _verdict(low, high, margin)
+        welch = stats.ttest_ind(trial, reference, equal_var=False)
+        if _verdict(*welch.confidence_interval(0.95), margin) != verdict:
+            verdict = "undecided"
+    else:
+        error = np.sqrt(trial.var(ddof=1) / 3 + reference.var(ddof=1) / 3)
+        low, high = stats.t.interval(
+            0.95, 2, loc=trial.mean() - reference.mean(), scale=error
+        )
+        verdict = _verdict(low, high, margin)
+    assert row["interval"] == ("pooled" if spreads_agree else "own")
+    # SciPy integrates Dunnett's multivariate t to about 0.1%.
+    close = 2e-3 * (high - low)
+    assert float(row["difference_ci_low"]) == pytest.approx(low, abs=close)
+    assert float(row["difference_ci_high"]) == pytest.approx(high, abs=close)
+    assert row["verdict"] == verdict

@@ -55,9 +55,10 @@ def test_with_one_run_what_cannot_be_estimated_is_left_blank(tmp_path):
     report = write_report(RunDir(tmp_path), analysis, []).read_text()
     (row,) = [line for line in report.splitlines() if line.startswith("| B | 1 |")]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    # trial, runs, mean, its interval, difference, its interval, P(A>B), verdict
-    assert cells[3] == "" and cells[5] == "" and cells[6] == ""
-    assert cells[4] == "-0.0100" and cells[7] == "no verdict (1 run)"
+    # trial, runs, mean, its interval, difference, its interval, which, P(A>B),
+    # verdict
+    assert cells[3] == cells[5] == cells[6] == cells[7] == ""
+    assert cells[4] == "-0.0100" and cells[8] == "no verdict (1 run)"
 
 
 def test_what_matters_ranks_with_intervals_and_says_the_direction(
@@ -117,7 +118,8 @@ def test_runs_needed_reads_the_same_in_every_table(tmp_path):
     assert result_row(trial, analysis)["repeats_needed"] == cell
     assert comparison_table(analysis)[-1].endswith(f"| {cell} |")
     summary = "\n".join(study_summary(analysis))
-    assert f"B (5 runs; {cell} runs per trial would decide it)" in summary
+    assert "B (5 runs: its interval [" in summary
+    assert f"; {cell} runs per trial would decide it)" in summary
 
 
 def test_repeated_runs_without_a_finished_reference_are_not_called_one_run():

@@ -54,7 +54,7 @@ NAMES = [v.name for v in VARIANTS]
         (["--margin", "nan"], "expected a positive number, received 'nan'"),
         (["--margin", "inf"], "expected a positive number, received 'inf'"),
         (["--margin", "a lot"], "expected a positive number"),
-        (["--repeats", "auto", "--max-repeats", "2"], "expected at least 3"),
+        (["--repeats", "auto", "--max-repeats", "3"], "expected at least 4"),
         (["--repeats", "auto", "--max-repeats", "101"], "up to 100"),
         (["--max-repeats", "10"], "--max-repeats applies to --repeats auto only"),
         (

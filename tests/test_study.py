@@ -166,23 +166,24 @@ def test_repeats_auto_trains_in_rounds_and_a_killed_study_goes_on(
     runs = read_csv(run_dir.runs_csv)
     counts = {label: sum(r["label"] == label for r in runs) for label in
               ("Baseline", "64 Units", "Dropout")}  # fmt: skip
-    # Trials 3 then 5 runs; the reference, in both comparisons, sqrt(2) times.
+    # Trials 4 then 5 runs; the reference, in both comparisons, sqrt(2) times.
     assert counts == {"Baseline": 8, "64 Units": 5, "Dropout": 5}
     assert [r["round"] for r in runs if r["label"] == "Dropout"] == [
-        "1", "1", "1", "2", "2",
+        "1", "1", "1", "1", "2",
     ]  # fmt: skip
     results = {r["label"]: r for r in read_csv(run_dir.results_csv)}
     assert results["Dropout"]["verdict"] == "undecided"
     assert results["Dropout"]["margin"] == "0.0001"
     report = run_dir.report.read_text()
-    assert "Dropout (5 runs; > 1000 runs per trial would decide it)" in report
+    assert "- Undecided: 64 Units (5 runs: " in report
+    assert "> 1000 runs per trial would decide it)." in report
     assert "Rounds (`--repeats auto`, up to 5 runs a trial)" in report
 
     # The same study killed in its second round (64 Units' first run of it,
     # trial 4), then resumed.
     killed = tmp_path / "killed"
     argv = [*auto_argv(imdb_path, killed), "--logdir", str(killed), "-q"]
-    stopped = run_with_fault(["kill-after-run", "3", "4"], "tuning.search", argv)
+    stopped = run_with_fault(["kill-after-run", "4", "4"], "tuning.search", argv)
     assert stopped.returncode == -9, stopped.stderr[-2000:]
     again = RunDir(killed / "grid")
     finished = {

@@ -78,7 +78,7 @@ def test_numbers_that_one_run_cannot_give_are_blank_in_the_csv(tmp_path):
     a, b = read_csv(RunDir(tmp_path).results_csv)
     assert a["objective_mean"] == "0.8" and a["objective_std"] == ""
     assert b["difference"] != "" and b["difference_ci_low"] == ""
-    assert b["p_beats_reference"] == "" and b["p_value"] == ""
+    assert b["p_beats_reference"] == "" and b["interval"] == ""
     assert "nan" not in RunDir(tmp_path).results_csv.read_text()
 
 

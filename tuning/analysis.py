@@ -135,17 +135,11 @@ class Analysis:
         return _best_completed(self.trials, self.objective)
 
     def open_at(self, look: int) -> set[str]:
-        """The trials whose comparison was still undecided at `look`, the
-        schedule's last excepted: those the next round trains. A trial
-        compared at a later look was; one compared earlier was decided."""
-        if self.schedule is None or look >= self.schedule.looks:
+        """The trials the round after `look` trains (`still_open`)."""
+        if self.schedule is None:
             return set()
-        return {
-            t.label
-            for t in self.compared
-            if t.look > look
-            or (t.look == look and t.comparison.verdict not in verdicts.DECIDED)
-        }
+        judged = {t.label: (t.comparison, t.look) for t in self.compared}
+        return still_open(judged, look, self.schedule)
 
     def top(self, count: int) -> list[TrialResult]:
         """The trained trials; past `count`, the `count` best by the mean
@@ -177,47 +171,88 @@ def analyze(records: list[TrialRecord], settings: StudySettings) -> Analysis:
         for t in trials
         if t.runs and (settings.max_repeats or t.record.status == COMPLETED)
     ]
-    baseline = next((t for t in completed if t.label == reference), None)
-    if baseline is None:
+    if not any(t.label == reference for t in completed):
         return Analysis(settings, trials, reference)
-    others = [t for t in completed if t.label != reference]
+    others = [t.label for t in completed if t.label != reference]
     # A grid's comparisons are planned with its variants; a wider search's
     # are those of the trials it completed.
     schedule = settings.schedule(None if settings.reference else len(others))
-    compared = {t.label: _compare(t, baseline, settings, schedule) for t in others}
+    values = {t.label: t.objective_values for t in completed}
+    judged = judge(values, reference, settings, schedule)
     trials = [
-        dataclasses.replace(
-            t, comparison=compared[t.label][0], look=compared[t.label][1]
-        )
-        if compared.get(t.label)
+        dataclasses.replace(t, comparison=judged[t.label][0], look=judged[t.label][1])
+        if t.label in judged
         else t
         for t in trials
     ]
     return Analysis(settings, trials, reference, schedule)
 
 
-def _compare(
-    trial: TrialResult, reference: TrialResult, settings: StudySettings, schedule
-) -> tuple[verdicts.Comparison, int] | None:
-    """The trial's comparison at its last look, on the runs of that look:
-    its first runs and the reference's then (`None` before a look)."""
-    values, baseline = trial.objective_values, reference.objective_values
-    look = 1
-    if settings.max_repeats:
-        look = schedule.last_look(len(values))
-        if look is None or len(baseline) < schedule.reference_runs[look - 1]:
-            return None
-        values = values[: schedule.trial_runs[look - 1]]
-        baseline = baseline[: schedule.reference_runs[look - 1]]
-    comparison = verdicts.compare(
-        values,
-        baseline,
-        settings.objective,
-        settings.margin,
-        schedule.alpha,
-        schedule.reference_share,
-    )
-    return comparison, look
+def judge(
+    values: dict[str, list[float]],
+    reference: str,
+    settings: StudySettings,
+    schedule: Schedule,
+) -> dict[str, tuple[verdicts.Comparison, int]]:
+    """Every trial's comparison with `reference`, at the last look it
+    reached, with the look: the study's decisions, from each trial's
+    objective values in run order (the reference's among them).
+
+    At a look, a trial's comparison uses its runs then and the reference's
+    then, and its interval shares the spread of every trial's runs then
+    (a trial that stopped at an earlier look, with its runs of that look):
+    so a verdict, once reached, does not change as later rounds train.
+    """
+    by_look: dict[int, list[str]] = {}
+    for label, runs in values.items():
+        look = schedule.last_look(len(runs)) if settings.max_repeats else 1
+        if label != reference and look is not None:
+            by_look.setdefault(look, []).append(label)
+    judged = {}
+    for look, labels in sorted(by_look.items()):
+        groups = {
+            label: _runs_at(runs, look, label == reference, schedule)
+            if settings.max_repeats
+            else runs
+            for label, runs in values.items()
+        }
+        if (
+            settings.max_repeats
+            and len(groups[reference]) < schedule.reference_runs[look - 1]
+        ):
+            continue  # the reference has not reached this look yet
+        pairs = {label: (label, reference) for label in labels}
+        found = verdicts.compare_all(
+            groups, pairs, settings.objective, settings.margin, schedule.family(look)
+        )
+        judged.update({label: (found[label], look) for label in labels})
+    return judged
+
+
+def still_open(
+    judged: dict[str, tuple[verdicts.Comparison, int]], look: int, schedule: Schedule
+) -> set[str]:
+    """The trials whose comparison was still undecided at `look`, the
+    schedule's last excepted: those the next round trains. A trial
+    compared at a later look was; one compared earlier was decided."""
+    if look >= schedule.looks:
+        return set()
+    return {
+        label
+        for label, (comparison, compared_at) in judged.items()
+        if compared_at > look
+        or (compared_at == look and comparison.verdict not in verdicts.DECIDED)
+    }
+
+
+def _runs_at(
+    runs: list[float], look: int, reference: bool, schedule: Schedule
+) -> list[float]:
+    """A trial's runs at `look`: the look's number, or all it has if it
+    stopped before (a trial decided earlier, or one the round trains)."""
+    sizes = schedule.reference_runs if reference else schedule.trial_runs
+    reached = [n for n in sizes[:look] if n <= len(runs)]
+    return runs[: reached[-1]] if reached else []
 
 
 def _by_label(records: list[TrialRecord]) -> list[TrialRecord]:

@@ -46,9 +46,9 @@ def verdict_summary(analysis: Analysis) -> list[str]:
     lines = [
         f"Compared with **{reference}** on {objective} (each run's best), "
         f"margin D = {settings.margin:g}: the difference of means with its "
-        f"simultaneous 95% Welch interval (5% split over {schedule.comparisons} "
-        f"comparison(s) and {schedule.looks} look(s); docs/statistics.md). "
-        + verdicts.RULE,
+        f"simultaneous 95% interval over {schedule.comparisons} comparison(s) "
+        f"and {schedule.looks} look(s) ({verdicts.INTERVALS}; "
+        "docs/statistics.md). " + verdicts.RULE,
         "",
     ]
     for verdict in verdicts.DECIDED:
@@ -61,6 +61,7 @@ def verdict_summary(analysis: Analysis) -> list[str]:
                 f"{_bounds(result.ci_low, result.ci_high, signed=True)}, "
                 f"P(A>B) = {format_cell(result.p_beats, digits=2)}"
                 + _when(trial, analysis)
+                + (f" ({result.interval} interval: {result.why})" if result.why else "")
                 + "."
             )
     still_open = [t for t in compared if t.comparison.verdict not in verdicts.DECIDED]
@@ -68,7 +69,8 @@ def verdict_summary(analysis: Analysis) -> list[str]:
         lines.append(
             "- Undecided: "
             + "; ".join(
-                f"{t.label} ({len(t.runs)} runs; "
+                f"{t.label} ({len(t.runs)} runs: "
+                f"{verdicts.why_undecided(t.comparison, settings.margin)}; "
                 f"{verdicts.runs_needed_cell(t.comparison)} runs per trial "
                 "would decide it)"
                 for t in still_open
@@ -154,8 +156,8 @@ def comparison_table(analysis: Analysis) -> list[str]:
     difference from the reference with interval, P(A>B) and verdict."""
     lines = [
         "| trial | runs | mean | 95% CI | difference | simultaneous 95% CI "
-        "| P(A>B) | verdict | decided in round | runs needed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| interval | P(A>B) | verdict | decided in round | runs needed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for trial in analysis.trials:
         if trial.runs:
@@ -168,15 +170,17 @@ def comparison_table(analysis: Analysis) -> list[str]:
 
 
 def _comparison_cells(trial: TrialResult, is_reference: bool) -> list[str]:
-    """Difference, its interval, P(A>B), verdict, its round, runs needed."""
+    """Difference, its interval and which, P(A>B), verdict, its round, runs
+    needed."""
     if is_reference:
-        return ["reference", "", "", "", "", ""]
+        return ["reference", "", "", "", "", "", ""]
     result = trial.comparison
     if result is None:
-        return ["", "", "", "", "", ""]
+        return ["", "", "", "", "", "", ""]
     return [
         f"{result.difference:+.4f}",
         _bounds(result.ci_low, result.ci_high, signed=True),
+        result.interval,
         format_cell(result.p_beats, digits=2),
         result.verdict,
         str(trial.decided_in or ""),
@@ -426,13 +430,13 @@ def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:
         "",
         f"For each configuration trained in both, B's runs against A's on "
         f"{objective} (each run's best), margin D = {two.margin:g}: the "
-        "difference of means, B minus A, with its simultaneous 95% Welch "
-        f"interval (5% split over {len(two.pairs)} pair(s); docs/statistics.md). "
-        + verdicts.RULE,
+        "difference of means, B minus A, with its simultaneous 95% interval "
+        f"over {len(two.pairs)} pair(s) ({verdicts.INTERVALS}; "
+        "docs/statistics.md). " + verdicts.RULE,
         "",
         "| trial | runs A | runs B | mean A | mean B | B - A | simultaneous 95% CI "
-        "| P(B>A) | verdict | runs needed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| interval | P(B>A) | verdict | runs needed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for pair in two.pairs:
         result = pair.comparison
@@ -441,6 +445,7 @@ def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:
             f"| {pair.label} | {a.n} | {b.n} | {a.mean:.4f} | {b.mean:.4f} | "
             f"{result.difference:+.4f} | "
             f"{_bounds(result.ci_low, result.ci_high, signed=True)} | "
+            f"{result.interval} | "
             f"{format_cell(result.p_beats, digits=2)} | {result.verdict} | "
             f"{verdicts.runs_needed_cell(result)} |"
         )

@@ -8,9 +8,11 @@ the trials whose comparison is still undecided get more, up to a fixed
 schedule of looks. The reference, which is in every comparison, gets about
 sqrt(m) times a trial's runs (m comparisons): the allocation that makes
 many-to-one comparisons most precise for a given number of runs (Dunnett
-1955). The schedule is fixed before any data are seen, so splitting the 5%
-over its looks as well as its comparisons (Bonferroni) bounds each kind of
-false verdict however the rounds go (docs/statistics.md).
+1955). The schedule is fixed before any data are seen, and the 5% is spent
+over its looks by a fixed function (`Schedule.alpha_at`), each look's
+share holding for all its comparisons together; the sum over the looks
+bounds each kind of false verdict however the rounds go
+(docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -19,9 +21,31 @@ import dataclasses
 import math
 
 FAMILY_ALPHA = 0.05
-FIRST_RUNS = 3
+FIRST_RUNS = 4
 # Each look has about this many times the runs of the one before.
 GROWTH = 1.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """The comparisons a study makes together, at one look at its runs.
+
+    Attributes:
+        comparisons: m, the study's comparisons at this look (those made
+            now and those decided earlier or made later alike).
+        alpha: the chance, at this look, that any of the m intervals
+            misses (`tuning.rounds.Schedule.alpha_at`).
+        correlation: between two comparisons' statistics: n / (n + r)
+            for trials of n runs against a shared reference of r; 0 for
+            comparisons that share no runs (two studies' pairs).
+        reference_share: the reference's runs per run of a trial, for
+            `repeats_needed`.
+    """
+
+    comparisons: int
+    alpha: float
+    correlation: float
+    reference_share: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +83,27 @@ class Schedule:
     def looks(self) -> int:
         return len(self.trial_runs)
 
-    @property
-    def alpha(self) -> float:
-        """The level of each comparison at each look."""
-        return FAMILY_ALPHA / (max(self.comparisons, 1) * self.looks)
+    def alpha_at(self, look: int) -> float:
+        """The share of the study's 5% spent at `look` (1-based): that of
+        Lan and DeMets' Pocock-type spending function, alpha ln(1 + (e - 1)
+        t), at the look's share t of a trial's most runs. It spends more
+        early than an equal split, where most comparisons are decided
+        (docs/statistics.md has the simulations that chose it)."""
+
+        def spent(look: int) -> float:
+            share = self.trial_runs[look - 1] / self.trial_runs[-1] if look else 0.0
+            return FAMILY_ALPHA * math.log(1 + (math.e - 1) * share)
+
+        return spent(look) - spent(look - 1)
+
+    def family(self, look: int) -> Family:
+        """The comparisons' family at `look`: m comparisons of a trial's
+        runs then against the reference's, with the look's level."""
+        n, r = self.trial_runs[look - 1], self.reference_runs[look - 1]
+        return Family(
+            max(self.comparisons, 1), self.alpha_at(look), n / (n + r),
+            self.reference_share,
+        )  # fmt: skip
 
     @property
     def reference_share(self) -> float:

@@ -29,7 +29,7 @@ SUMMARY_COLUMNS = (
     "repeats",
     *(f"{m}_{s}" for m in RUN_METRICS for s in ("mean", "std", "ci_low", "ci_high")),
     "reference", "margin", "difference", "difference_ci_low",
-    "difference_ci_high", "p_beats_reference", "p_value", "verdict",
+    "difference_ci_high", "p_beats_reference", "interval", "verdict",
     "decided_in_round", "repeats_needed",
 )  # fmt: skip
 
@@ -79,7 +79,7 @@ def result_row(trial: TrialResult, analysis: Analysis) -> dict:
             difference_ci_low=result.ci_low,
             difference_ci_high=result.ci_high,
             p_beats_reference=result.p_beats,
-            p_value=result.p_value,
+            interval=result.interval,
             verdict=result.verdict,
             decided_in_round=trial.decided_in or "",
             repeats_needed=verdicts.runs_needed_cell(result),
@@ -191,7 +191,7 @@ def pair_rows(two: TwoStudies) -> list[dict]:
                 "difference_ci_low": result.ci_low,
                 "difference_ci_high": result.ci_high,
                 "p_b_beats_a": result.p_beats,
-                "p_value": result.p_value,
+                "interval": result.interval,
                 "margin": two.margin,
                 "verdict": result.verdict,
                 "repeats_needed": verdicts.runs_needed_cell(result),

@@ -5,10 +5,11 @@ Each trial of study A is matched with the trial of study B that trained the
 same configuration: the same variant in two grids, the same hyperparameters
 in two searches. Each pair is compared as a study compares a trial with its
 reference (`tuning.verdicts`): B's runs against A's, the difference of
-means with Welch's standard error and Hsu's degrees of freedom, at 5%
-split over the pairs (Bonferroni), and the same four verdicts within the
-margin. A's settings are the yardstick; those that change what a trial's
-objective measures must be equal in B for any verdict to mean something.
+means with a simultaneous interval over the pairs (the spread pooled over
+both studies' matched trials where they agree, else the pair's own), and
+the same four verdicts within the margin. A's settings are the yardstick;
+those that change what a trial's objective measures must be equal in B for
+any verdict to mean something.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 
 from tuning import verdicts
 from tuning.analysis import Analysis, TrialResult
+from tuning.rounds import Family
 from tuning.settings import StudySettings
 
 # Settings that change what a trial's objective measures: comparing runs
@@ -65,7 +67,7 @@ class TwoStudies:
         pairs: the matched trials, in A's order.
         only_a, only_b: labels of the trials that found no match.
         margin: D, the smallest difference that matters.
-        alpha: each pair's level: 5% over the pairs.
+        family: the pairs' family: their number, and 5% for all of them.
         differences: each setting that differs -> (A's value, B's value).
         names: what to call A and B, e.g. their run directories.
     """
@@ -76,7 +78,7 @@ class TwoStudies:
     only_a: list[str]
     only_b: list[str]
     margin: float
-    alpha: float
+    family: Family
     differences: dict[str, tuple]
     names: tuple[str, str] = ("A", "B")
 
@@ -120,19 +122,24 @@ def compare_studies(
     key = _grid_key if a.settings.mode == b.settings.mode == "grid" else _values_key
     ours, theirs = _by_key(a, key), _by_key(b, key)
     found = [(ours[k], theirs[k]) for k in ours if k in theirs]
-    alpha = verdicts.ALPHA / max(len(found), 1)
-    pairs = [
-        Pair(
-            mine.label,
-            mine,
-            their,
-            verdicts.compare(
-                their.objective_values, mine.objective_values, a.objective,
-                margin, alpha,
-            ),
+    family = Family(max(len(found), 1), verdicts.ALPHA, correlation=0.0)
+    groups = {}
+    for i, (mine, their) in enumerate(found):
+        groups[("A", i)], groups[("B", i)] = (
+            mine.objective_values,
+            their.objective_values,
         )
-        for mine, their in found
-    ]  # fmt: skip
+    judged = verdicts.compare_all(
+        groups,
+        {i: (("B", i), ("A", i)) for i in range(len(found))},
+        a.objective,
+        margin,
+        family,
+    )
+    pairs = [
+        Pair(mine.label, mine, their, judged[i])
+        for i, (mine, their) in enumerate(found)
+    ]
     return TwoStudies(
         a,
         b,
@@ -140,7 +147,7 @@ def compare_studies(
         [t.label for k, t in ours.items() if k not in theirs],
         [t.label for k, t in theirs.items() if k not in ours],
         margin,
-        alpha,
+        family,
         differing_settings(a.settings, b.settings),
         names,
     )

@@ -1,32 +1,49 @@
 """How sure a study is of its numbers: intervals over runs, and verdicts.
 
 Every distribution comes from `scipy.stats`. A trial's mean has a
-Student-t interval. A difference from the reference has a Welch interval
-at a simultaneous level: 1 - alpha, alpha being 5% split over every
-comparison and every look the study makes (Bonferroni), so that all the
-study's intervals hold together with probability 95% or more. Its verdict
-follows from the interval and the margin D, the smallest difference that
-matters: *equivalent* inside (-D, D), else *better* or *worse* when it
-excludes 0, else *undecided*. Each kind of false verdict, over the whole
-study, thus has a chance of 5% at most. docs/statistics.md gives the
-method, its assumptions, its sources and the simulations that check it.
+Student-t interval. A difference from the reference has a simultaneous
+interval: all of a look's m comparisons hold together with the chance the
+schedule gives that look (`tuning.rounds`), 5% over the study. Seed noise
+is mostly the protocol's, shared by the study's trials, so the interval
+is Dunnett's (1955) on their pooled spread: the multivariate t of m
+statistics that share the reference and the variance estimate. A trial
+whose spread an F test sets apart gets an interval from its own runs
+(Welch's, with Hsu's degrees of freedom, at the look's level split over
+the m comparisons), and a verdict of the pooled interval stands only if
+the trial's own Welch interval agrees, which guards against a spread too
+few runs could not show. The verdict follows from the interval and the
+margin D, the smallest difference that matters: *equivalent* inside (-D,
+D), else *better* or *worse* when it excludes 0, else *undecided*.
+docs/statistics.md gives the method, its assumptions, its sources and the
+simulations of the product's own decisions that measure its error rates.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from tuning.objective import Objective
+from tuning.rounds import Family
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
 # The power at which `repeats_needed` resolves a difference.
 POWER = 0.8
 LARGEST_REPEATS_NEEDED = 1000
+# A trial whose spread the one-sided F test sets apart at this level gets
+# its own interval, not the pooled one.
+SPREAD_TEST_LEVEL = 0.05
+# The multivariate t's integration is randomized: a fixed seed makes the
+# same runs give the same verdicts.
+CRITICAL_VALUE_SEED = 0
+# Which interval decided a comparison.
+POOLED, OWN = "pooled", "own"
 
 BETTER, WORSE, EQUIVALENT, UNDECIDED = "better", "worse", "equivalent", "undecided"
 NO_VERDICT = "no verdict (1 run)"
@@ -36,6 +53,13 @@ DECIDED = (BETTER, WORSE, EQUIVALENT)
 RULE = (
     "*Equivalent* when the interval lies within plus or minus D, *better* or "
     "*worse* when it excludes 0, else *undecided*."
+)
+# The intervals, as every report states them.
+INTERVALS = (
+    "Dunnett's, on the spread pooled over the trials, where a pooled verdict "
+    "stands only if the trial's own Welch interval at the same look agrees; "
+    "Welch's with Hsu's degrees of freedom where an F test sets a trial's "
+    "spread apart"
 )
 # Every verdict, in the order outputs list them.
 ALL = (*DECIDED, UNDECIDED, NO_VERDICT)
@@ -68,25 +92,27 @@ class Comparison:
 
     Attributes:
         difference: the trial's mean minus the reference's.
-        ci_low, ci_high: the simultaneous Welch interval of `difference`
-            (level 1 - `alpha` of `compare`).
+        ci_low, ci_high: its simultaneous interval (see `interval`).
         p_beats: P(A>B), the chance that one run of the trial beats one run
             of the reference (higher is better unless the metric is a loss);
-            NaN, like the interval and p-value, with one run on a side.
-        p_value: Welch's two-sided p-value for equal means.
+            NaN, like the interval, with one run on a side.
         verdict: `BETTER`, `WORSE`, `EQUIVALENT`, `UNDECIDED` or `NO_VERDICT`.
         repeats_needed: for an undecided comparison, runs per trial that
             would decide it with probability `POWER` (see `repeats_needed`);
             `None` otherwise, or past `LARGEST_REPEATS_NEEDED`.
+        interval: `POOLED` or `OWN`: which interval decided.
+        why: where the interval is `OWN`, or the verdict undecided for
+            a reason the interval does not show, that reason in words.
     """
 
     difference: float
     ci_low: float
     ci_high: float
     p_beats: float
-    p_value: float
     verdict: str
     repeats_needed: int | None
+    interval: str = ""
+    why: str = ""
 
 
 def runs_needed_cell(comparison: Comparison) -> str:
@@ -114,76 +140,234 @@ def summarize(values) -> Summary:
     return Summary(n, mean, std, float(low), float(high))
 
 
-def compare(
-    trial,
-    reference,
+def why_undecided(comparison: Comparison, margin: float) -> str:
+    """Why an undecided comparison is, in its numbers: what its interval
+    holds, or the reason `Comparison.why` gives."""
+    if comparison.why:
+        return comparison.why
+    if math.isnan(comparison.ci_low):
+        return "its runs do not vary, so no interval can be drawn"
+    low, high, difference = comparison.ci_low, comparison.ci_high, comparison.difference
+    needed = max(margin - abs(difference), abs(difference))
+    text = (
+        f"its interval [{low:+.4f}, {high:+.4f}] holds 0 and reaches past "
+        f"±{margin:g} (half-width {(high - low) / 2:.4f}; a verdict at a "
+        f"difference of {difference:+.4f} needs under {needed:.4f})"
+    )
+    return text
+
+
+def compare_all(
+    groups: dict[str, Sequence[float]],
+    pairs: dict[str, tuple[str, str]],
     objective: Objective,
     margin: float,
-    alpha: float = ALPHA,
-    reference_share: float = 1.0,
-) -> Comparison:
-    """Compares a trial's runs with the reference's (see the module's rule).
+    family: Family,
+) -> dict[str, Comparison]:
+    """Compares each pair of `groups` (see the module's rule).
 
     Args:
-        trial: the trial's values of `objective`, one per run.
-        reference: the reference trial's values.
+        groups: every trial's values of the objective at this look, one
+            per run: those compared and all others, whose spread the
+            pooled interval shares.
+        pairs: per comparison, the names in `groups` of its trial and of
+            its reference.
         objective: which direction is better.
         margin: D, the smallest difference that matters (> 0).
-        alpha: the level of this comparison's interval: the study's 5%
-            divided by its comparisons and looks. Defaults to 5%.
-        reference_share: the reference's runs per run of a trial, for
-            `repeats_needed`. Defaults to 1.
+        family: the comparisons' family at this look.
     """
-    from scipy import stats
+    values = {name: np.asarray(v, dtype=float) for name, v in groups.items()}
+    pool = Pool.of(values)
+    return {
+        label: _compare(values[trial], values[reference], objective, margin, family,
+                        pool, pool.differs.get(trial) or pool.differs.get(reference))
+        for label, (trial, reference) in pairs.items()
+    }  # fmt: skip
 
-    a, b = np.asarray(trial, dtype=float), np.asarray(reference, dtype=float)
-    difference = float(a.mean() - b.mean())
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """The runs' spread shared by a study's trials: their variance, pooled
+    over the trials whose own spread the F test does not set apart.
+
+    Attributes:
+        variance: the pooled variance; NaN without a degree of freedom.
+        df: its degrees of freedom, the members' runs minus one each.
+        differs: per trial set apart, why (its F test).
+    """
+
+    variance: float
+    df: int
+    differs: dict[str, str]
+
+    @classmethod
+    def of(cls, groups: dict[str, np.ndarray]) -> Pool:
+        """Tests each group's variance against the others' pooled (one-sided
+        F test at `SPREAD_TEST_LEVEL`), then pools the groups it keeps."""
+        from scipy import stats
+
+        squares = {
+            n: float(((v - v.mean()) ** 2).sum())
+            for n, v in groups.items()
+            if len(v) > 1
+        }
+        dfs = {n: len(groups[n]) - 1 for n in squares}
+        differs = {}
+        for name in squares:
+            rest_df = sum(dfs.values()) - dfs[name]
+            rest = (sum(squares.values()) - squares[name]) / rest_df if rest_df else 0.0
+            if not rest > 0:
+                continue
+            ratio = squares[name] / dfs[name] / rest
+            p = float(stats.f.sf(ratio, dfs[name], rest_df))
+            if p < SPREAD_TEST_LEVEL:
+                differs[name] = (
+                    f"its runs spread {math.sqrt(ratio):.1f} times the others' "
+                    f"(F test p = {p:.3f})"
+                )
+        kept = [n for n in squares if n not in differs]
+        df = sum(dfs[n] for n in kept)
+        variance = sum(squares[n] for n in kept) / df if df else math.nan
+        return cls(variance, df, differs)
+
+
+class _Decision(NamedTuple):
+    """An interval, its verdict, which interval it is and why, and the
+    spread that plans more runs."""
+
+    low: float
+    high: float
+    verdict: str
+    interval: str
+    why: str
+    spread: float
+
+
+def _compare(
+    a: np.ndarray,
+    b: np.ndarray,
+    objective: Objective,
+    margin: float,
+    family: Family,
+    pool: Pool,
+    differs: str | None,
+) -> Comparison:
+    difference = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
     if min(len(a), len(b)) < 2:
         # One run against one run says nothing of how often one beats the
         # other: nothing here can be estimated but the difference.
-        return Comparison(
-            difference, math.nan, math.nan, math.nan, math.nan, NO_VERDICT, None
-        )
-    u = stats.mannwhitneyu(a, b).statistic
-    p_higher = float(u / (len(a) * len(b)))
+        return Comparison(difference, math.nan, math.nan, math.nan, NO_VERDICT, None)
+    from scipy import stats
+
+    p_higher = float(stats.mannwhitneyu(a, b).statistic / (len(a) * len(b)))
     p_beats = p_higher if objective.higher_is_better else 1 - p_higher
-    with warnings.catch_warnings():
-        # Runs that all scored the same (small data, or a run stuck at one
-        # accuracy) have no spread, and SciPy warns that their moments lost
-        # precision; the interval is then undefined, the comparison undecided.
-        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
-        welch = stats.ttest_ind(a, b, equal_var=False)
-    low, high = difference_interval(a, b, alpha)
-    verdict = decide(low, high, margin, objective)
+    if differs or not pool.df:
+        decision = _own(a, b, objective, margin, family, differs or "")
+    else:
+        decision = _pooled(a, b, objective, margin, family, pool)
     needed = None
-    if verdict == UNDECIDED:
-        spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
-        needed = repeats_needed(margin, spread, alpha, reference_share)
+    if decision.verdict == UNDECIDED:
+        alpha = family.alpha / family.comparisons
+        needed = repeats_needed(margin, decision.spread, alpha, family.reference_share)
     return Comparison(
-        difference, low, high, p_beats, float(welch.pvalue), verdict, needed
+        difference, decision.low, decision.high, p_beats, decision.verdict,
+        needed, decision.interval, decision.why,
+    )  # fmt: skip
+
+
+def _own(a, b, objective: Objective, margin: float, family: Family, why: str):
+    """Welch-Hsu at the look's level split over its comparisons."""
+    low, high = own_interval(a, b, family.alpha / family.comparisons, hsu=True)
+    spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    return _Decision(low, high, decide(low, high, margin, objective), OWN, why, spread)
+
+
+def _pooled(a, b, objective: Objective, margin: float, family: Family, pool: Pool):
+    """Dunnett's interval, its verdict standing only where the trial's own
+    Welch interval at the look's level gives the same."""
+    low, high = pooled_interval(a, b, pool, family)
+    verdict, why = decide(low, high, margin, objective), ""
+    alone = decide(*own_interval(a, b, family.alpha), margin, objective)
+    if verdict != UNDECIDED and alone != verdict:
+        verdict = UNDECIDED
+        why = f"its own Welch interval at {family.alpha:.3g} does not confirm it"
+    return _Decision(low, high, verdict, POOLED, why, math.sqrt(pool.variance))
+
+
+def pooled_interval(a, b, pool: Pool, family: Family) -> tuple[float, float]:
+    """Dunnett's simultaneous interval of mean(a) - mean(b): the pooled
+    spread, and the critical value of m t statistics that share it and the
+    reference (`critical_value`). NaN bounds when no run varies."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    error = math.sqrt(pool.variance * (1 / len(a) + 1 / len(b)))
+    if not error > 0:
+        return math.nan, math.nan
+    half = (
+        critical_value(family.comparisons, family.correlation, pool.df, family.alpha)
+        * error
     )
+    difference = float(a.mean() - b.mean())
+    return difference - half, difference + half
 
 
-def difference_interval(a, b, alpha: float) -> tuple[float, float]:
-    """The interval of mean(a) - mean(b) at level 1 - `alpha`: Welch's
-    standard error with Hsu's conservative degrees of freedom, the smaller
-    sample's n - 1.
+@functools.lru_cache(maxsize=256)
+def _critical(comparisons: int, correlation: float, df: int, alpha: float) -> float:
+    from scipy import optimize, stats
 
-    Welch's own degrees of freedom (Satterthwaite's) hold the level at 5%,
-    but not in the far tail the study's split level reaches (0.1% and less)
-    with 3 runs against 9: simulated, the study called a trial better or
-    worse by chance in 8.5% of studies of nine equal trials. Hsu's
-    interval never covers less than its level, whatever the two variances
-    (Hsu 1938; Scheffe 1970). NaN bounds when neither sample varies.
+    if comparisons == 1:
+        return float(stats.t.ppf(1 - alpha / 2, df))
+    shape = np.full((comparisons, comparisons), correlation)
+    np.fill_diagonal(shape, 1.0)
+    statistics = stats.multivariate_t(shape=shape, df=df, seed=CRITICAL_VALUE_SEED)
+
+    def missed(c: float) -> float:
+        bound = np.full(comparisons, c)
+        return 1 - statistics.cdf(bound, lower_limit=-bound) - alpha
+
+    # Between the unadjusted and the Bonferroni critical values.
+    low = stats.t.ppf(1 - alpha / 2, df)
+    high = stats.t.ppf(1 - alpha / (2 * comparisons), df)
+    return float(optimize.brentq(missed, 0.99 * low, 1.01 * high, xtol=1e-4))
+
+
+def critical_value(
+    comparisons: int, correlation: float, df: int, alpha: float
+) -> float:
+    """c such that m t statistics of correlation `correlation` sharing one
+    variance estimate of `df` degrees of freedom all lie within plus or
+    minus c with probability 1 - `alpha` (Dunnett 1955; the multivariate t
+    of `scipy.stats`, integrated with a fixed seed so that a study's
+    verdicts are reproducible). The correlation is rounded down to 0.01,
+    which only widens the interval."""
+    return _critical(comparisons, math.floor(correlation * 100) / 100, df, alpha)
+
+
+def own_interval(a, b, alpha: float, hsu: bool = False) -> tuple[float, float]:
+    """The interval of mean(a) - mean(b) at level 1 - `alpha` from the two
+    trials' own spreads: Welch's standard error, with Satterthwaite's
+    degrees of freedom or, with `hsu`, Hsu's conservative ones (the smaller
+    sample's n - 1).
+
+    Satterthwaite's keep a 95% interval at its level, but not in the far
+    tail a level split over comparisons reaches (0.1% and less) with 3 runs
+    against 9: simulated, the study called a trial better or worse by
+    chance in 8.5% of studies of nine equal trials. Hsu's interval never
+    covers less than its level, whatever the two variances (Hsu 1938;
+    Scheffe 1970). NaN bounds when neither sample varies.
     """
     from scipy import stats
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    spread = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    if not spread > 0:
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if not va + vb > 0:
         return math.nan, math.nan
-    df = min(len(a), len(b)) - 1
-    low, high = stats.t.interval(1 - alpha, df, loc=a.mean() - b.mean(), scale=spread)
+    if hsu:
+        df = min(len(a), len(b)) - 1
+    else:
+        df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    low, high = stats.t.interval(
+        1 - alpha, df, loc=a.mean() - b.mean(), scale=math.sqrt(va + vb)
+    )
     return float(low), float(high)
 
 
