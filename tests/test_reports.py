@@ -130,3 +130,13 @@ def test_repeated_runs_without_a_finished_reference_are_not_called_one_run():
     settings = StudySettings(seed=1, repeats=2, reference="A")
     text = "\n".join(study_summary(analyze(trials, settings)))
     assert "No comparison yet: A" in text and "One run per trial" not in text
+
+
+def test_no_trial_is_called_overfitting_when_every_gap_is_negative():
+    trials = [
+        fabricated_trial("A", [0.80, 0.84]),  # trains to 0.6: validation above
+        fabricated_trial("B", [0.82, 0.83]),
+    ]
+    text = "\n".join(study_summary(analyze(trials, SETTINGS)))
+    assert "A: -0.2400; B: -0.2300" in text
+    assert "Widest gap" not in text and "none overfits" in text

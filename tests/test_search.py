@@ -58,6 +58,15 @@ NAMES = [v.name for v in VARIANTS]
         (["--repeats", "auto", "--max-repeats", "101"], "up to 100"),
         (["--max-repeats", "10"], "--max-repeats applies to --repeats auto only"),
         (
+            ["--repeats", "auto", "--variants", "Baseline"],
+            "--variants Baseline has nothing to compare",
+        ),
+        (["--margin", "2"], "--margin 2 is as wide as val_accuracy can differ"),
+        (
+            ["--margin", "1", "--objective", "accuracy"],
+            "--margin 1 is as wide as accuracy can differ",
+        ),
+        (
             ["--mode", "random", "--repeats", "auto"],
             "--repeats auto needs a reference fixed before the runs",
         ),

@@ -177,3 +177,11 @@ def test_false_verdicts_stay_under_their_bounds_in_simulated_studies(repeats):
         decided += found.count(EQUIVALENT)
     assert false <= stats.binom.ppf(0.999, studies, 0.05)
     assert decided > 0  # it decides, rightly, under that noise too
+
+
+def test_an_interval_stays_within_the_values_its_metric_can_take():
+    from tuning.verdicts import summarize
+
+    accuracy = summarize([0.99, 0.9999], (0.0, 1.0))
+    assert accuracy.ci_high == 1.0 and 0.0 < accuracy.ci_low < 0.99
+    assert summarize([0.99, 0.9999]).ci_high > 1.0  # the t interval alone

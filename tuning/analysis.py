@@ -303,7 +303,9 @@ def _trial_result(record: TrialRecord, objective: Objective) -> TrialResult:
     trained = bool(history.get(objective.name))
     runs = [run_result(run, objective) for run in record.finished_runs]
     summaries = {
-        metric: verdicts.summarize([run.metrics[metric] for run in runs])
+        metric: verdicts.summarize(
+            [run.metrics[metric] for run in runs], _bounds(metric, objective)
+        )
         for metric in RUN_METRICS
         if runs
     }
@@ -329,11 +331,19 @@ def _bands(record: TrialRecord) -> dict[str, tuple[list[float], list[float]]]:
     bands = {}
     for metric in HISTORY_METRICS:
         summaries = [
-            verdicts.summarize([run.history[metric][epoch] for run in record.runs])
+            verdicts.summarize(
+                [run.history[metric][epoch] for run in record.runs],
+                Objective.named(metric).bounds,
+            )
             for epoch in range(epochs)
         ]
         bands[metric] = ([s.ci_low for s in summaries], [s.ci_high for s in summaries])
     return bands
+
+
+def _bounds(metric: str, objective: Objective) -> tuple[float, float]:
+    """The values a run metric can take: the objective's, or an accuracy's."""
+    return (objective if metric == "objective" else Objective.named(metric)).bounds
 
 
 def _reference(trials: list[TrialResult], settings: StudySettings) -> str | None:

@@ -8,6 +8,7 @@ so that `--objective val_loss` changes every output at once.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 # The metrics `--objective` accepts: what a Keras `fit` history records.
@@ -40,6 +41,12 @@ class Objective:
     @property
     def higher_is_better(self) -> bool:
         return self.direction == "max"
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The values the metric can take: an accuracy's 0 to 1, a loss's 0
+        and up."""
+        return (0.0, math.inf) if self.name.endswith("loss") else (0.0, 1.0)
 
     def best(self, values: Sequence[float]) -> float:
         """The best of `values`."""

@@ -147,7 +147,10 @@ def study_summary(analysis: Analysis) -> list[str]:
         + "; ".join(f"{label}: {gap:.4f}" for label, gap in gaps.items())
         + ".",
         "",
-        f"Widest gap (most overfitting): **{widest}**, {gaps[widest]:.4f}.",
+        f"Widest gap (most overfitting): **{widest}**, {gaps[widest]:.4f}."
+        if gaps[widest] > 0
+        else "No trial's training accuracy is above its validation accuracy at "
+        "the last epoch: none overfits.",
     ]
 
 

@@ -328,6 +328,13 @@ def resolve_settings(
     )
     if "reference" in mode.uses:
         values["reference"] = _reference(flags.get("reference"), values["variants"])
+    if values["max_repeats"] and len(values["variants"]) < 2:
+        raise UsageError(
+            "--repeats auto adds runs where a comparison with the reference is "
+            f"undecided, and --variants {','.join(values['variants'])} has nothing "
+            "to compare. Pass two or more --variants, or --repeats K."
+        )
+    _check_margin(flags.get("margin"), values["objective"])
     if (values["runs_at_once"] or 1) > 1 and values["backend"] != "jax":
         raise UsageError(
             f"--runs-at-once {values['runs_at_once']} needs the JAX backend (runs "
@@ -335,6 +342,17 @@ def resolve_settings(
             "trains one at a time. Drop it, or pass --backend jax."
         )
     return StudySettings(**values)
+
+
+def _check_margin(margin: float | None, objective: Objective) -> None:
+    low, high = objective.bounds
+    if margin is not None and margin >= high - low:
+        default = DEFAULT_MARGINS[objective.name]
+        raise UsageError(
+            f"--margin {margin:g} is as wide as {objective.name} can differ "
+            f"({low:g} to {high:g}): every comparison would be equivalent. Pass "
+            f"a margin under {high - low:g} (default {default:g})."
+        )
 
 
 def _refuse_unused(flags: Mapping[str, object], mode) -> None:

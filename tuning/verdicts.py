@@ -125,8 +125,10 @@ def runs_needed_cell(comparison: Comparison) -> str:
     return str(comparison.repeats_needed)
 
 
-def summarize(values) -> Summary:
-    """The mean of `values` with its standard deviation and 95% t interval."""
+def summarize(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
+    """The mean of `values` with its standard deviation and 95% t interval,
+    the interval cut to `bounds`, the values the metric can take (an
+    accuracy's interval over two runs can otherwise reach past 1)."""
     values = np.asarray(values, dtype=float)
     n, mean = len(values), float(np.mean(values))
     if n < 2:
@@ -137,7 +139,9 @@ def summarize(values) -> Summary:
     from scipy import stats  # 0.8 s to import: only where a study needs it
 
     low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=stats.sem(values))
-    return Summary(n, mean, std, float(low), float(high))
+    return Summary(
+        n, mean, std, max(float(low), bounds[0]), min(float(high), bounds[1])
+    )
 
 
 def why_undecided(comparison: Comparison, margin: float) -> str:
