@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from hypermodels import WIDE_SPACE
@@ -109,3 +111,27 @@ def test_a_trial_far_from_the_others_is_named():
     assert {"loss": "mse", "activation": "relu"}.items() <= common.items()
     values = [t.values for t in importance.far_out]
     assert all(v[k] == value for v in values for k, value in common.items())
+
+
+def test_trials_that_all_scored_the_same_have_no_shares_and_no_crash():
+    from tuning.reports import what_matters
+
+    analysis = search_of(lambda values, rng: 0.5, 16)
+    importance = assess(analysis, 2)
+    assert importance.same_score == 0.5 and importance.shares == []
+    (line,) = what_matters(analysis, importance)
+    assert "Every one of the 16 completed trials scored the same" in line
+
+
+def test_a_resample_of_equal_trials_does_not_stop_the_assessment():
+    """15 trials at chance and one that learned: about a third of the
+    resamples miss the one, and Optuna's forest refuses a set without
+    variance."""
+    analysis = search_of(lambda values, rng: 0.5, 16)
+    trials = [t.record for t in analysis.trials]
+    trials[0] = dataclasses.replace(
+        fabricated_trial("t0", [0.9]), hyperparameters=trials[0].hyperparameters
+    )
+    importance = assess(analyze(trials, analysis.settings), 12)
+    assert importance.same_score is None and len(importance.shares) >= 8
+    assert all(0.0 <= s.low <= s.high <= 1.0 for s in importance.shares)

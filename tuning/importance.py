@@ -182,6 +182,8 @@ class Importance:
         slices: one per hyperparameter, in the space's order.
         far_out: the trials whose objective lies far from the others'
             (`FAR_OUT`), which alone can carry most of the variance.
+        same_score: the objective every assessed trial scored, when they
+            all scored the same: no variance to explain, no shares.
     """
 
     trials: int
@@ -191,6 +193,7 @@ class Importance:
     too_few: dict[str, tuple[int, int]]
     slices: list[Slice]
     far_out: list[Scored]
+    same_score: float | None = None
 
     def far_out_in_common(self) -> dict:
         """The choices all far-out trials made alike, when there are two or
@@ -235,7 +238,9 @@ def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
     unconditional = [a for a in axes if a.condition is None]
     needed = needed_trials(len(unconditional))
     shares, too_few = [], {}
-    if len(trials) >= needed:
+    means = {t.mean for t in trials}
+    same_score = means.pop() if len(trials) >= needed and len(means) == 1 else None
+    if len(trials) >= needed and same_score is None:
         logger.info(
             "Importance: fANOVA over %d trials, %d resamples", len(trials), resamples
         )
@@ -249,8 +254,9 @@ def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
             else:
                 too_few[axis.name] = share
     return Importance(
-        len(trials), resamples, needed, shares, too_few, slices, _far_out(trials)
-    )
+        len(trials), resamples, needed, shares, too_few, slices, _far_out(trials),
+        same_score,
+    )  # fmt: skip
 
 
 def _conditional_share(
@@ -356,7 +362,11 @@ def _shares(axes, trials, condition, resamples, rng) -> list[Share]:
 
 
 def _fanova(axes: list[Axis], trials, seed: int) -> dict[str, float]:
-    """fANOVA's main effect of each axis on `trials`, by Optuna."""
+    """fANOVA's main effect of each axis on `trials`, by Optuna; none where
+    they all scored the same (a resample can draw only such trials), which
+    Optuna refuses ("zero total variance")."""
+    if len({trial.mean for trial in trials}) == 1:
+        return {axis.name: 0.0 for axis in axes}
     import optuna
     from optuna.importance import FanovaImportanceEvaluator
 

@@ -233,6 +233,12 @@ def what_matters(analysis: Analysis, importance: Importance) -> list[str]:
     """The "What matters" section: each share with its interval, whether
     one is clearly ahead, how conditional rates were assessed, and the
     direction of the largest effects in words."""
+    if importance.same_score is not None:
+        return [
+            f"Every one of the {importance.trials} completed trials scored the "
+            f"same {analysis.objective} ({importance.same_score:.4f}): there is no "
+            "variance for a hyperparameter to explain, so no share is given."
+        ]
     if not importance.shares:
         return [
             f"Importance needs at least {importance.needed} completed trials "
