@@ -122,3 +122,12 @@ def test_a_trial_that_changed_is_worse_and_one_that_did_not_is_not():
     verdicts = {p.label: p.comparison.verdict for p in two.pairs}
     assert verdicts["B"] == "worse" and verdicts["A"] not in ("better", "worse")
     assert two.pairs[1].comparison.difference == pytest.approx(-0.02)
+
+
+def test_a_bad_flag_is_one_line_as_in_search(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    status, _, err = run_compare(
+        [tmp_path / "a", tmp_path / "a", "--margin", "0"], capsys
+    )
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--margin: expected a positive number, received '0'" in err

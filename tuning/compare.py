@@ -19,7 +19,7 @@ from tuning.settings import StudySettings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tuning.compare",
         description=(
             "Compare study B with study A: for each configuration trained in "
