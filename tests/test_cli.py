@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def test_errors_exit_2_without_traceback_from_the_shell(tmp_path):
     result = subprocess.run(
@@ -39,3 +41,21 @@ def test_help_does_not_import_keras():
         [sys.executable, "-c", code], capture_output=True, text=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("resumes", [True, False])
+def test_an_interrupted_command_says_run_it_again_only_where_that_resumes(
+    resumes, capsys
+):
+    from tuning import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    parser = cli.ArgumentParser(prog="test")
+    cli.add_common_flags(parser)
+    assert cli.run_command(interrupted, parser, [], resumes=resumes) == 130
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == "Interrupted." + (
+        " Run the same command again to resume." if resumes else ""
+    )

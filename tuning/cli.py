@@ -150,10 +150,13 @@ def run_command(
     command: Callable[[argparse.Namespace], int],
     parser: argparse.ArgumentParser,
     argv: list[str] | None,
+    resumes: bool = False,
 ) -> int:
     """Parses `argv` and runs `command(args)`; returns the exit status.
 
-    Argument errors and `UsageError`s print one line and return 2.
+    Argument errors and `UsageError`s print one line and return 2. A stop
+    request prints one line, which says to run the command again where
+    that resumes it (`resumes`: a study's search and its workers).
     """
     try:
         args = parser.parse_args(argv)
@@ -180,7 +183,8 @@ def run_command(
     except KeyboardInterrupt as e:
         stop = e if isinstance(e, stopping.StopRequested) else None
         what = "Terminated" if stop and stop.signal_number != SIGINT else "Interrupted"
-        print(f"{what}. Run the same command again to resume.", file=sys.stderr)
+        advice = " Run the same command again to resume." if resumes else ""
+        print(f"{what}.{advice}", file=sys.stderr)
         return stop.exit_status if stop else EXIT_INTERRUPTED
 
 

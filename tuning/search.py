@@ -367,7 +367,7 @@ def cluster_options(args: argparse.Namespace, run_dir: RunDir) -> ClusterOptions
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli.run_command(search, build_parser(), argv)
+    return cli.run_command(search, build_parser(), argv, resumes=True)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def _exit_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli.run_command(work, build_parser(), argv)
+    return cli.run_command(work, build_parser(), argv, resumes=True)
 
 
 if __name__ == "__main__":
