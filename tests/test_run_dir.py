@@ -81,8 +81,15 @@ def test_resuming_with_other_settings_names_them():
     run_dir, saved = RunDir("unused"), StudySettings(seed=1, epochs=3)
     run_dir.check_resumable(saved, saved)
     run_dir.check_resumable(None, StudySettings(seed=2))  # a new run
-    with pytest.raises(UsageError, match="started with other epochs, seed"):
+    with pytest.raises(
+        UsageError, match="started with epochs 3 .now 4.; seed 1 .now 2."
+    ):
         run_dir.check_resumable(saved, StudySettings(seed=2, epochs=4))
+    auto = StudySettings(seed=1, repeats=4, max_repeats=12)
+    with pytest.raises(
+        UsageError, match="repeats 4 .now 3.; max_repeats 12 .now none."
+    ):
+        run_dir.check_resumable(auto, StudySettings(seed=1, repeats=3))
 
 
 def test_every_file_of_a_run_is_named_by_the_run_directory(tmp_path):
@@ -118,4 +125,4 @@ def test_resuming_a_finished_grid_with_other_settings_is_refused(grid_run, capsy
     data = RunDir(run_dir).read_settings().data
     argv = ["--epochs", "2", "--limit", "256", "--logdir", str(run_dir.parent)]
     assert search.main([*argv, "--data", data]) == 2
-    assert "started with other epochs" in capsys.readouterr().err
+    assert "was started with epochs 3 (now 2)" in capsys.readouterr().err

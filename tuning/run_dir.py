@@ -290,11 +290,21 @@ class RunDir:
         """
         changed = saved.differences(settings) if saved else []
         if changed:
-            raise UsageError(
-                f"Run {str(self.root)!r} was started with other "
-                f"{', '.join(changed)}. Repeat its settings to resume it, pass "
-                "--overwrite to restart it, or choose another --run-name."
+            values = "; ".join(
+                f"{name} {_shown(getattr(saved, name))} (now "
+                f"{_shown(getattr(settings, name))})"
+                for name in changed
             )
+            raise UsageError(
+                f"Run {str(self.root)!r} was started with {values}. Repeat its "
+                "settings to resume it, pass --overwrite to restart it, or "
+                "choose another --run-name."
+            )
+
+
+def _shown(value) -> str:
+    """A setting's value as a user passed it: `none` for unset."""
+    return "none" if value is None else str(value)
 
 
 def damaged(path: Path, reason: str) -> UsageError:
