@@ -125,4 +125,4 @@ def test_resuming_a_finished_grid_with_other_settings_is_refused(grid_run, capsy
     data = RunDir(run_dir).read_settings().data
     argv = ["--epochs", "2", "--limit", "256", "--logdir", str(run_dir.parent)]
     assert search.main([*argv, "--data", data]) == 2
-    assert "was started with epochs 3 (now 2)" in capsys.readouterr().err
+    assert "was started with epochs 1 (now 2)" in capsys.readouterr().err
