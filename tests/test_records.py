@@ -97,6 +97,30 @@ DAMAGES = {
         lambda p: _write_lines(p, lambda lines: ["a,b", "1,2"]),
         "no epoch, loss, accuracy, val_loss, val_accuracy column",
     ),
+    "an emptied history of a finished run": (
+        "trial_0/history_0.csv",
+        lambda p: p.write_text(""),
+        "its run finished, but it has no epoch",
+    ),
+    "a deleted history of a finished run": (
+        "trial_0/history_0.csv",
+        lambda p: p.unlink(),
+        "No such file",
+    ),
+    "an accuracy no training logs": (
+        "trial_0/history_0.csv",
+        lambda p: _write_lines(
+            p,
+            lambda lines: [
+                lines[0],
+                ",".join(
+                    "7.5" if name == "val_accuracy" else "0"
+                    for name in lines[0].split(",")
+                ),
+            ],
+        ),
+        "line 2: val_accuracy 7.5 is outside 0 to 1",
+    ),  # fmt: skip
     "a run record without its seed": (
         "trial_0/repeat_0.json",
         lambda p: _edit_json(p, lambda r: r.pop("seed")),

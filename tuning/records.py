@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import re
 
 import numpy as np
 
 from hypermodels.variants import VARIANT_KEY
+from tuning.objective import Objective
 from tuning.rounds import ROUND_KEY
 from tuning.run_dir import RunDir, damaged
 
@@ -24,6 +26,7 @@ TRIAL_STATUSES = ("RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED"
 ENDED_STATUSES = ("INVALID", "STOPPED", "COMPLETED", "FAILED")
 # What a run's history must record.
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+METRIC_COLUMNS = HISTORY_COLUMNS[1:]
 
 
 def epoch_numbers(history: dict[str, list[float]]) -> list[int]:
@@ -197,9 +200,12 @@ def _load_run(run_dir: RunDir, trial_id: str, repeat: int) -> RunRecord:
     record_file = run_dir.run_record(trial_id, repeat)
     finished = record_file.is_file()
     # A run killed mid-write may end in a partial row; it trains again.
-    history = read_history(run_dir.history_csv(trial_id, repeat), strict=finished)
+    history_file = run_dir.history_csv(trial_id, repeat)
+    history = read_history(history_file, strict=finished)
     if not finished:
         return RunRecord(repeat, history, finished=False, trial_id=trial_id)
+    if not history["epoch"]:
+        raise damaged(history_file, "its run finished, but it has no epoch")
     record = _read_json(record_file, {"seed": int})
     test = record.get("test", {})
     if not isinstance(test, dict):
@@ -238,5 +244,18 @@ def read_history(path, strict: bool = True) -> dict[str, list[float]]:
                 raise damaged(path, f"line {number} is not numbers") from None
             break
         for name, value in values.items():
+            _check_range(path, number, name, value)
             history[name].append(value)
     return history
+
+
+def _check_range(path, number: int, name: str, value: float) -> None:
+    """Refuses a metric no training could have logged (an accuracy of 7.5,
+    a negative loss): a damaged file, not a result. NaN is a diverged run's."""
+    if name not in METRIC_COLUMNS or math.isnan(value):
+        return
+    low, high = Objective.named(name).bounds
+    if not low <= value <= high:
+        raise damaged(
+            path, f"line {number}: {name} {value:g} is outside {low:g} to {high:g}"
+        )

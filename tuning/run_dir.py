@@ -147,9 +147,17 @@ class RunDir:
         return self.trial_dir(trial_id) / "checkpoint.weights.h5"
 
     def repeats(self, trial_id: str) -> list[int]:
-        """The runs of a trial that have a history, by their index."""
-        names = self.trial_dir(trial_id).glob("history_*.csv")
-        found = (name.stem.removeprefix("history_") for name in names)
+        """The runs of a trial that have a history or a run record, by their
+        index: a finished run whose history was lost is still found."""
+        directory = self.trial_dir(trial_id)
+        found = {
+            path.stem.removeprefix(prefix)
+            for pattern, prefix in (
+                ("history_*.csv", "history_"),
+                ("repeat_*.json", "repeat_"),
+            )
+            for path in directory.glob(pattern)
+        }
         return sorted(int(repeat) for repeat in found if repeat.isdigit())
 
     def run_record(self, trial_id: str, repeat: int) -> Path:
