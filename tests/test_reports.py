@@ -119,7 +119,7 @@ def test_runs_needed_reads_the_same_in_every_table(tmp_path):
     assert comparison_table(analysis)[-1].endswith(f"| {cell} |")
     summary = "\n".join(study_summary(analysis))
     assert "B (5 runs: its interval [" in summary
-    assert f"; {cell} runs per trial would decide it)" in summary
+    assert f"planned at the margin, {cell} runs per trial would decide it)" in summary
 
 
 def test_repeated_runs_without_a_finished_reference_are_not_called_one_run():

@@ -176,7 +176,7 @@ def test_repeats_auto_trains_in_rounds_and_a_killed_study_goes_on(
     assert results["Dropout"]["margin"] == "0.0001"
     report = run_dir.report.read_text()
     assert "- Undecided: 64 Units (5 runs: " in report
-    assert "> 1000 runs per trial would decide it)." in report
+    assert "the margin, > 1000 runs per trial would decide it)." in report
     assert "Rounds (`--repeats auto`, up to 5 runs a trial)" in report
 
     # The same study killed in its second round (64 Units' first run of it,

@@ -22,6 +22,7 @@ from tuning.verdicts import (
     decide,
     own_interval,
     repeats_needed,
+    why_undecided,
 )
 
 ACCURACY = Objective.named("val_accuracy")
@@ -131,6 +132,10 @@ def test_a_trial_whose_spread_differs_gets_its_own_interval():
     assert found["wild"].interval == OWN and "F test p = " in found["wild"].why
     low, high = own_interval(groups["wild"], groups["0"], 0.05 / 6, hsu=True)
     assert (found["wild"].ci_low, found["wild"].ci_high) == (low, high)
+    why = why_undecided(found["wild"], 0.005, 8)
+    assert (
+        why.startswith("its runs spread ") and f"so its own interval [{low:+.4f}" in why
+    )
 
 
 def test_a_pooled_verdict_needs_the_trials_own_interval_to_agree():

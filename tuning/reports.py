@@ -68,13 +68,7 @@ def verdict_summary(analysis: Analysis) -> list[str]:
     if still_open:
         lines.append(
             "- Undecided: "
-            + "; ".join(
-                f"{t.label} ({len(t.runs)} runs: "
-                f"{verdicts.why_undecided(t.comparison, settings.margin)}; "
-                f"{verdicts.runs_needed_cell(t.comparison)} runs per trial "
-                "would decide it)"
-                for t in still_open
-            )
+            + "; ".join(_undecided(t, settings.margin) for t in still_open)
             + "."
         )
     if not any(t.comparison.verdict == verdicts.BETTER for t in compared):
@@ -82,6 +76,16 @@ def verdict_summary(analysis: Analysis) -> list[str]:
     if settings.max_repeats:
         lines += ["", _rounds(analysis)]
     return lines
+
+
+def _undecided(trial: TrialResult, margin: float) -> str:
+    """An undecided trial: why, and the runs planned at the margin."""
+    runs, result = len(trial.runs), trial.comparison
+    return (
+        f"{trial.label} ({runs} runs: {verdicts.why_undecided(result, margin, runs)}; "
+        f"planned at the margin, {verdicts.runs_needed_cell(result)} runs per "
+        "trial would decide it)"
+    )
 
 
 def _when(trial: TrialResult, analysis: Analysis) -> str:

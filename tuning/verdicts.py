@@ -144,21 +144,27 @@ def summarize(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Su
     )
 
 
-def why_undecided(comparison: Comparison, margin: float) -> str:
-    """Why an undecided comparison is, in its numbers: what its interval
-    holds, or the reason `Comparison.why` gives."""
-    if comparison.why:
-        return comparison.why
+def why_undecided(comparison: Comparison, margin: float, runs: int) -> str:
+    """Why an undecided comparison of a trial of `runs` runs is, in its
+    numbers: the reason `Comparison.why` gives, or what its interval
+    holds, the half-width a verdict needs at its difference, and about how
+    many runs would narrow the interval to it if the difference held (an
+    interval narrows as one over the square root of the runs)."""
+    if comparison.interval == POOLED and comparison.why:
+        return comparison.why  # the guard: the pooled interval had decided
     if math.isnan(comparison.ci_low):
         return "its runs do not vary, so no interval can be drawn"
     low, high, difference = comparison.ci_low, comparison.ci_high, comparison.difference
-    needed = max(margin - abs(difference), abs(difference))
-    text = (
-        f"its interval [{low:+.4f}, {high:+.4f}] holds 0 and reaches past "
-        f"±{margin:g} (half-width {(high - low) / 2:.4f}; a verdict at a "
-        f"difference of {difference:+.4f} needs under {needed:.4f})"
+    half, needed = (high - low) / 2, max(margin - abs(difference), abs(difference))
+    which = (
+        f"{comparison.why}, so its own interval" if comparison.why else "its interval"
     )
-    return text
+    return (
+        f"{which} [{low:+.4f}, {high:+.4f}] holds 0 and reaches past "
+        f"±{margin:g}; a verdict at a difference of {difference:+.4f} needs a "
+        f"half-width under {needed:.4f}, against {half:.4f}: about "
+        f"{math.ceil(runs * (half / needed) ** 2)} runs if the difference held"
+    )
 
 
 def compare_all(
