@@ -4,7 +4,7 @@ Every distribution comes from `scipy.stats`. A trial's mean has a
 Student-t interval. A difference from the reference has a simultaneous
 interval: all of a look's m comparisons hold together with the chance the
 schedule gives that look (`tuning.rounds`), 5% over the study. Seed noise
-is mostly the protocol's, shared by the study's trials, so the interval
+is largely the protocol's, shared by the study's trials, so the interval
 is Dunnett's (1955) on their pooled spread: the multivariate t of m
 statistics that share the reference and the variance estimate. A trial
 whose spread an F test sets apart gets an interval from its own runs
