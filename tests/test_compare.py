@@ -75,6 +75,13 @@ def test_studies_that_measure_differently_are_refused_unless_allowed(
     assert status == 0 and "note: the studies differ in epochs 3 vs 2" in err
     report = (tmp_path / "o" / "compare.md").read_text()
     assert "**These change what the objective measures: epochs." in report
+    by_loss = edited_copy(noise_pair, tmp_path / "by_loss", objective="val_loss")
+    argv = [noise_pair, by_loss, "--allow-differences", "--output", tmp_path / "l"]
+    status, out, err = run_compare(argv, capsys)
+    one_line_error(
+        status, err, "optimize different objectives (val_accuracy vs val_loss)"
+    )
+    assert not (tmp_path / "l").exists()
 
 
 @pytest.mark.slow

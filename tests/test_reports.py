@@ -1,3 +1,5 @@
+import pytest
+
 from tests.conftest import analysed_pair, fabricated_trial
 from tuning.analysis import analyze
 from tuning.objective import Objective
@@ -140,3 +142,18 @@ def test_no_trial_is_called_overfitting_when_every_gap_is_negative():
     text = "\n".join(study_summary(analyze(trials, SETTINGS)))
     assert "A: -0.2400; B: -0.2300" in text
     assert "Widest gap" not in text and "none overfits" in text
+
+
+@pytest.mark.parametrize("p_value, named", [(0.01, True), (0.33, False)])
+def test_a_choice_is_called_best_or_worst_only_below_the_level(p_value, named):
+    from tuning.importance import Axis, Slice
+    from tuning.reports import _direction
+
+    choice = Slice(
+        Axis("activation", choices=("relu", "tanh")), ["relu", "tanh", "relu"],
+        [0.88, 0.86, 0.87], [], [], None, p_value,
+    )  # fmt: skip
+    analysis = analyze([fabricated_trial("A", [0.8])], SETTINGS)
+    text = _direction(choice, analysis)
+    assert ("relu scores best" in text) == named
+    assert ("no clear difference" in text) != named and f"p = {p_value}" in text

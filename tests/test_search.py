@@ -63,6 +63,14 @@ NAMES = [v.name for v in VARIANTS]
         ),
         (["--margin", "2"], "--margin 2 is as wide as val_accuracy can differ"),
         (
+            ["--objective", "val_loss", "--variants", "Baseline,MSE Loss"],
+            "--objective val_loss would compare binary_crossentropy with mse",
+        ),
+        (
+            ["--mode", "random", "--objective", "loss"],
+            "--objective loss would compare binary_crossentropy with mse",
+        ),
+        (
             ["--margin", "1", "--objective", "accuracy"],
             "--margin 1 is as wide as accuracy can differ",
         ),

@@ -92,7 +92,10 @@ def test_a_new_setting_needs_a_field_and_a_flag(monkeypatch):
 
 def test_saved_settings_round_trip_through_json():
     settings = resolve_settings(
-        flags("--objective", "val_loss", "--seed", "2"), environment={}
+        flags(
+            "--objective", "val_loss", "--variants", "Baseline,Dropout", "--seed", "2"
+        ),
+        environment={},
     )
     text = settings.to_json()
     assert json.loads(text)["objective"] == "val_loss"

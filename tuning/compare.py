@@ -96,6 +96,13 @@ def _check_comparable(differences: dict[str, tuple], allowed: bool) -> None:
 
     measured = measurement_differences(differences)
     text = "; ".join(f"{name} {a} vs {b}" for name, (a, b) in measured.items())
+    if "objective" in measured:
+        a, b = measured["objective"]
+        raise UsageError(
+            f"The two studies optimize different objectives ({a} vs {b}): a "
+            f"difference of a {b} from a {a} means nothing, whatever "
+            "--allow-differences allows. Compare studies of one objective."
+        )
     if measured and not allowed:
         raise UsageError(
             f"The two studies measure differently ({text}): their verdicts would "

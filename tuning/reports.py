@@ -357,6 +357,15 @@ def _direction(piece: Slice, analysis: Analysis) -> str:
         if objective.higher_is_better:
             ranked.reverse()
         best, worst = ranked[0], ranked[-1]
+        if not piece.p_value < CLEAR:  # NaN too: too few trials to test
+            means = ", ".join(
+                f"{value} {by_value[value][0]:.4f} ({by_value[value][1]} trials)"
+                for value in ranked
+            )
+            return (
+                f"{name}: no clear difference between its values ({means}; "
+                f"Kruskal-Wallis p = {p_value})."
+            )
         return (
             f"{name}: {best} scores best (mean {by_value[best][0]:.4f}, "
             f"{by_value[best][1]} trials), {worst} worst (mean "

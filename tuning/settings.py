@@ -335,6 +335,7 @@ def resolve_settings(
             "to compare. Pass two or more --variants, or --repeats K."
         )
     _check_margin(flags.get("margin"), values["objective"])
+    _check_one_loss(values)
     if (values["runs_at_once"] or 1) > 1 and values["backend"] != "jax":
         raise UsageError(
             f"--runs-at-once {values['runs_at_once']} needs the JAX backend (runs "
@@ -342,6 +343,30 @@ def resolve_settings(
             "trains one at a time. Drop it, or pass --backend jax."
         )
     return StudySettings(**values)
+
+
+def _check_one_loss(values: dict) -> None:
+    """Refuses a loss objective where trials train different losses: a mean
+    squared error and a cross-entropy are two measures, not one."""
+    objective = values["objective"]
+    losses = _trained_losses(values)
+    if objective.name.endswith("loss") and len(losses) > 1:
+        raise UsageError(
+            f"--objective {objective.name} would compare {' with '.join(losses)}: "
+            "the trials train with different losses, which measure differently. "
+            "Pass --objective val_accuracy, or train one loss (--variants without "
+            "MSE Loss, or a --space with one loss)."
+        )
+
+
+def _trained_losses(values: dict) -> list[str]:
+    """The losses a study's trials may train with."""
+    from hypermodels.variants import VARIANTS_BY_NAME, Variant
+
+    if values["mode"] == "grid":
+        return list(dict.fromkeys(VARIANTS_BY_NAME[v].loss for v in values["variants"]))
+    entry = (values["space"] or {}).get("loss", Variant.loss)
+    return list(dict.fromkeys(entry if isinstance(entry, list) else [entry]))
 
 
 def _check_margin(margin: float | None, objective: Objective) -> None:
