@@ -49,6 +49,7 @@ NAMES = [v.name for v in VARIANTS]
             "leaves 0 to train on and 300 to validate on",
         ),
         (["--validation-split", "0.5", "--limit", "1"], "leaves 1 to train on and 0"),
+        (["--limit", str(10**23)], "--limit 10{23} is more than the 25000 training"),
         (["--margin", "0"], "--margin: expected a positive number, received '0'"),
         (["--margin", "-0.01"], "expected a positive number, received '-0.01'"),
         (["--margin", "nan"], "expected a positive number, received 'nan'"),

@@ -127,6 +127,7 @@ class _Training:
     def load(cls, settings: StudySettings, verbose: int) -> _Training:
         data = load_imdb(settings.data_path, NUM_WORDS, SEQUENCE_LENGTH)
         if settings.limit:
+            _check_limit(settings.limit, len(data.y_train), data.source)
             data = data.head(settings.limit)
         logger.info(
             "Data: %d training and %d test reviews from %s",
@@ -231,6 +232,16 @@ def _close_hdf5_files(run_dir: RunDir) -> None:
 
 def _path(file_id) -> Path:
     return Path(file_id.name.decode()).resolve()
+
+
+def _check_limit(limit: int, reviews: int, source: str) -> None:
+    """Refuses a --limit past the data, which the report would quote as the
+    reviews trained on."""
+    if limit > reviews:
+        raise UsageError(
+            f"--limit {limit} is more than the {reviews} training reviews of "
+            f"{source}. Pass at most {reviews}, or drop --limit to use them all."
+        )
 
 
 def _check_split(settings: StudySettings, fit: int, held_out: int) -> None:
