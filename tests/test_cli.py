@@ -59,3 +59,19 @@ def test_an_interrupted_command_says_run_it_again_only_where_that_resumes(
     assert line == "Interrupted." + (
         " Run the same command again to resume." if resumes else ""
     )
+
+
+def test_a_path_the_system_refuses_is_one_line_not_a_traceback(tmp_path, capsys):
+    from tuning import cli
+
+    def write_under_a_file(args):
+        (tmp_path / "file").write_text("")
+        (tmp_path / "file" / "report.md").write_text("")
+
+    parser = cli.ArgumentParser(prog="test")
+    cli.add_common_flags(parser)
+    assert cli.run_command(write_under_a_file, parser, []) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert (
+        line.startswith("error: ") and "report.md" in line and "Not a directory" in line
+    )

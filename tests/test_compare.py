@@ -138,3 +138,43 @@ def test_a_bad_flag_is_one_line_as_in_search(tmp_path, capsys):
     )
     assert status == 2 and len(err.strip().splitlines()) == 1, err
     assert "--margin: expected a positive number, received '0'" in err
+
+
+@pytest.mark.slow
+def test_compare_writes_only_where_it_may(noise_pair, other_seeds, tmp_path, capsys):
+    def refused(output, pattern, status=2):
+        before = {p: p.stat().st_mtime_ns for p in noise_pair.rglob("*")}
+        code, _, err = run_compare(
+            [noise_pair, other_seeds, "--output", output], capsys
+        )
+        lines = err.strip().splitlines()
+        assert code == status and len(lines) == 1 and pattern in lines[0], lines
+        assert {p: p.stat().st_mtime_ns for p in noise_pair.rglob("*")} == before
+
+    refused(noise_pair / "mine", "is inside the run")
+    refused(noise_pair / "trial_0", "is inside the run")
+    refused(other_seeds, "is inside the run")
+    refused("", "--output: expected a directory, received ''")
+    (tmp_path / "a_file").write_text("x")
+    refused(tmp_path / "a_file", "is a file")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "compare.md").write_text("# my notes\n")
+    refused(tmp_path / "theirs", "compares other studies")
+    assert (tmp_path / "theirs" / "compare.md").read_text() == "# my notes\n"
+    refused(tmp_path / "a_file" / "out", "Not a directory", status=1)
+    refused(tmp_path / ("x" * 300), "File name too long", status=1)
+
+
+@pytest.mark.slow
+def test_a_study_stopped_before_its_end_is_not_compared(
+    noise_pair, other_seeds, tmp_path, capsys
+):
+    killed = edited_copy(other_seeds, tmp_path / "killed")
+    trial = killed / "trial_1" / "trial.json"
+    trial.write_text(json.dumps({**json.loads(trial.read_text()), "status": "RUNNING"}))
+    oracle = killed / "oracle.json"
+    state = json.loads(oracle.read_text())
+    end_order = [t for t in state["end_order"] if t != "1"]  # killed in trial 1
+    oracle.write_text(json.dumps({**state, "end_order": end_order}))
+    status, _, err = run_compare([noise_pair, killed], capsys)
+    one_line_error(status, err, "is not finished (64 Units)")

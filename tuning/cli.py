@@ -154,7 +154,8 @@ def run_command(
 ) -> int:
     """Parses `argv` and runs `command(args)`; returns the exit status.
 
-    Argument errors and `UsageError`s print one line and return 2. A stop
+    Argument errors and `UsageError`s print one line and return 2; a path
+    the system refuses (`OSError`) prints one line and returns 1. A stop
     request prints one line, which says to run the command again where
     that resumes it (`resumes`: a study's search and its workers).
     """
@@ -180,6 +181,16 @@ def run_command(
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, UsageError) else EXIT_FAILED
+    except OSError as e:  # a path the system refuses: read-only, too long...
+        if args.debug:
+            raise
+        where = f"{e.filename!r}: " if e.filename else ""
+        print(
+            f"error: {where}{e.strerror or e}. Choose a path this user can "
+            "write, or free it.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except KeyboardInterrupt as e:
         stop = e if isinstance(e, stopping.StopRequested) else None
         what = "Terminated" if stop and stop.signal_number != SIGINT else "Interrupted"

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--output",
-        type=Path,
+        type=_output_path,
         metavar="DIR",
         help="where to write the comparison (default: compare-A-vs-B beside A)",
     )
@@ -66,13 +66,13 @@ def compare(args: argparse.Namespace) -> int:
     settings_a, settings_b = run_a.read_settings(), run_b.read_settings()
     differences = differing_settings(settings_a, settings_b)
     _check_comparable(differences, args.allow_differences)
+    analyses = []
     for run_dir, settings in ((run_a, settings_a), (run_b, settings_b)):
         _check_repeated(run_dir, settings)
+        analyses.append(analyze_run(run_dir, settings))
+        _check_finished(run_dir, analyses[-1])
     names = (str(args.run_a), str(args.run_b))
-    two = compare_studies(
-        analyze_run(run_a, settings_a), analyze_run(run_b, settings_b),
-        args.margin, names,
-    )  # fmt: skip
+    two = compare_studies(*analyses, args.margin, names)
     if not two.pairs:
         raise UsageError(
             f"No trial of {names[0]!r} matches one of {names[1]!r}: grids match by "
@@ -82,6 +82,7 @@ def compare(args: argparse.Namespace) -> int:
     output = args.output or run_a.root.parent / (
         f"compare-{run_a.root.name}-vs-{run_b.root.name}"
     )
+    _check_output(output, two)
     output.mkdir(parents=True, exist_ok=True)
     write_pair_table(output / "compare.csv", two)
     figure = write_figure(output / "compare.png", draw_differences(two))
@@ -111,6 +112,51 @@ def _check_comparable(differences: dict[str, tuple], allowed: bool) -> None:
         )
     if measured:
         print(f"note: the studies differ in {text}; see compare.md", file=sys.stderr)
+
+
+def _output_path(text: str) -> Path:
+    """An argparse `type=`: a directory path, never empty (which would mean
+    the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a directory, received ''")
+    return Path(text)
+
+
+def _check_output(output: Path, two) -> None:
+    """Refuses an output that would write into a study, onto a file, or
+    over another comparison's `compare.md`."""
+    resolved = output.resolve()
+    for directory in (resolved, *resolved.parents):
+        if RunDir(directory).study.is_file():
+            raise UsageError(
+                f"--output {str(output)!r} is inside the run {str(directory)!r}, "
+                "whose files are the study's. Pass a directory outside any run."
+            )
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"--output {str(output)!r} is a file. Pass a directory.")
+    report = output / "compare.md"
+    title = f"# {two.names[1]} against {two.names[0]}"
+    if report.is_file() and report.read_text().splitlines()[:1] != [title]:
+        raise UsageError(
+            f"{str(report)!r} compares other studies. Pass another --output, or "
+            "remove it."
+        )
+
+
+def _check_finished(run_dir: RunDir, analysis) -> None:
+    """Refuses a study still running or stopped before its end: its pairs,
+    and the level split over them, would be those it happened to have."""
+    from tuning.records import ENDED_STATUSES
+
+    labels = {t.label for t in analysis.trials}
+    open_ = [t.label for t in analysis.trials if t.record.status not in ENDED_STATUSES]
+    open_ += [v for v in analysis.settings.variants if v not in labels]  # a grid's
+    if open_:
+        raise UsageError(
+            f"{str(run_dir.root)!r} is not finished ({', '.join(open_)}): it is "
+            "running, or stopped before its end. Run its search again to finish "
+            "it, then compare."
+        )
 
 
 def _check_repeated(run_dir: RunDir, settings: StudySettings) -> None:

@@ -319,8 +319,8 @@ def damaged(path: Path, reason: str) -> UsageError:
     """The error for a file of a run that cannot be trusted: it names the
     file, why, and the way out."""
     return UsageError(
-        f"{str(path)!r} is damaged ({reason}). Pass --overwrite to start the "
-        "run afresh, or choose another --run-name."
+        f"{str(path)!r} is damaged ({reason}). Restore it, or train the study "
+        "afresh: python -m tuning.search with --overwrite, or another --run-name."
     )
 
 
