@@ -12,6 +12,7 @@ study stops the same way, with its own exit status.
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 from collections.abc import Iterator
 
@@ -45,7 +46,21 @@ def requested() -> StopRequested | None:
 def _request(signal_number: int, frame) -> None:
     global _requested
     _requested = signal_number
-    raise StopRequested(signal_number)
+    if not _in_gc_callback(frame):
+        raise StopRequested(signal_number)
+
+
+def _in_gc_callback(frame) -> bool:
+    """Whether the signal arrived inside a garbage collector's callback
+    (JAX's `_xla_gc_callback`), where an exception cannot stop anything:
+    Python prints it as "Exception ignored" with a traceback and goes on.
+    The request is remembered all the same."""
+    callbacks = {getattr(c, "__code__", None) for c in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks:
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextlib.contextmanager
