@@ -297,10 +297,11 @@ def _pooled(a, b, objective: Objective, margin: float, family: Family, pool: Poo
     Welch interval at the look's level gives the same."""
     low, high = pooled_interval(a, b, pool, family)
     verdict, why = decide(low, high, margin, objective), ""
-    alone = decide(*own_interval(a, b, family.alpha), margin, objective)
-    if verdict != UNDECIDED and alone != verdict:
-        verdict = UNDECIDED
-        why = f"its own Welch interval at {family.alpha:.3g} does not confirm it"
+    if verdict != UNDECIDED:
+        alone = decide(*own_interval(a, b, family.alpha), margin, objective)
+        if alone != verdict:
+            verdict = UNDECIDED
+            why = f"its own Welch interval at {family.alpha:.3g} does not confirm it"
     return _Decision(low, high, verdict, POOLED, why, math.sqrt(pool.variance))
 
 
