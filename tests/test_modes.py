@@ -1,12 +1,22 @@
 """The search modes from the command line: random, Bayesian and Hyperband
 searches, and a random search killed mid-trial and resumed."""
 
+import dataclasses
 import json
 
 import pytest
 
-from tests.conftest import proposed_trials, read_csv, run_with_fault
+from tests.conftest import (
+    learning_rate_alone,
+    one_line_error,
+    proposed_trials,
+    read_csv,
+    run_search,
+    run_with_fault,
+    search_of,
+)
 from tuning import search
+from tuning.modes import MODES, Mode
 from tuning.run_dir import RunDir
 
 
@@ -93,3 +103,69 @@ def test_bayesian_and_hyperband_run_from_the_cli(mode, imdb_path, tmp_path):
             assert numbers[0] == str(int(row["tuner/initial_epoch"]) + 1)
     assert run_dir.best_model.model.is_file()
     assert run_dir.report.is_file()
+
+
+def _grid_search_oracle(settings, objective, open_after):
+    """A toy mode's oracle: Keras Tuner's grid search over the space."""
+    import keras_tuner as kt
+
+    return kt.oracles.GridSearchOracle(
+        objective, max_trials=settings.max_trials, seed=settings.seed
+    )
+
+
+TOY = Mode(
+    "toy",
+    "a grid search over the space's choices",
+    frozenset({"max_trials", "space"}),
+    _grid_search_oracle,
+    sampling="Toy: the trials are the first points of a grid over {epochs} epochs.",
+)
+
+
+@pytest.fixture
+def toy_mode(monkeypatch):
+    """A search mode added as one `Mode`, nothing else."""
+    monkeypatch.setitem(MODES, TOY.name, TOY)
+
+
+@pytest.mark.slow
+def test_a_search_mode_added_as_one_mode_runs_end_to_end(
+    toy_mode, imdb_path, tmp_path, capsys
+):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"units": [16, 32], "learning_rate": [0.001]}))
+    argv = ["--mode", "toy", "--max-trials", "2", "--epochs", "1", "--limit", "100"]
+    argv += ["--space", str(space), "--seed", "1", "--data", str(imdb_path)]
+    status, _ = run_search(argv, tmp_path, capsys)
+    assert status == 0
+    run_dir = RunDir(tmp_path / "toy")
+    assert json.loads(run_dir.study.read_text())["mode"] == "toy"
+    results = read_csv(run_dir.results_csv)
+    assert len(results) == 2
+    assert {row["units"] for row in results} <= {"16", "32"}  # the space's choices
+    assert {row["learning_rate"] for row in results} == {"0.001"}
+    assert results[0]["trial_id"] != results[1]["trial_id"]
+    assert all(row["status"] == "COMPLETED" for row in results)
+    assert "toy: a grid search" in search.build_parser().format_help()
+
+
+def test_a_new_mode_gets_the_checks_of_the_settings_it_uses(
+    toy_mode, imdb_path, tmp_path, capsys
+):
+    argv = ["--mode", "toy", "--variants", "Baseline", "--data", str(imdb_path)]
+    one_line_error(*run_search(argv, tmp_path, capsys), "it is for --mode grid")
+    argv = ["--mode", "toy", "--repeats", "auto", "--data", str(imdb_path)]
+    one_line_error(*run_search(argv, tmp_path, capsys), "--mode grid (--mode toy")
+
+
+def test_importance_says_what_a_new_mode_s_sampling_means(toy_mode):
+    from tuning.analysis import analyze
+    from tuning.importance import assess
+    from tuning.reports import what_matters
+
+    search = search_of(learning_rate_alone, 20)
+    settings = dataclasses.replace(search.settings, mode="toy")
+    analysis = analyze([t.record for t in search.trials], settings)
+    text = "\n".join(what_matters(analysis, assess(analysis, resamples=5)))
+    assert "Toy: the trials are the first points of a grid over 10 epochs." in text

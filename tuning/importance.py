@@ -36,10 +36,10 @@ from typing import NamedTuple
 import numpy as np
 
 from tuning.analysis import COMPLETED, Analysis
+from tuning.modes import TrialBudget
 
 logger = logging.getLogger(__name__)
 
-SEARCH_MODES = ("random", "bayesian", "hyperband")
 # Below this many trials per hyperparameter assessed (and below
 # `FEWEST_TRIALS` in all), the forest describes the trials, not the space:
 # importance is not shown.
@@ -50,7 +50,6 @@ RESAMPLES = 100
 POINT_SEEDS = 5
 TREES = 16
 LEVEL = 0.95
-HYPERBAND_BUDGET = "tuner/epochs"
 # Tukey's fences for "far out": this many interquartile ranges past a quartile.
 FAR_OUT = 3.0
 
@@ -230,7 +229,7 @@ def needed_trials(hyperparameters: int) -> int:
 def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
     """The importance and slices of a wider search's trials; `None` for a grid."""
     settings = analysis.settings
-    if settings.mode not in SEARCH_MODES or not settings.space:
+    if not settings.search_mode.searches_space:
         return None
     axes = search_axes(settings.space)
     trials = _scored_trials(analysis)
@@ -328,7 +327,7 @@ def _scored_trials(analysis: Analysis) -> list[Scored]:
         values = trial.record.hyperparameters
         if trial.record.status != COMPLETED or not trial.summaries:
             continue
-        if values.get(HYPERBAND_BUDGET, epochs) != epochs:
+        if TrialBudget.of(values).epochs not in (None, epochs):
             continue
         summary = trial.summaries["objective"]
         if math.isfinite(summary.mean):

@@ -1,15 +1,16 @@
 """The search modes: which settings each uses, and the oracle it builds.
 
-Adding a mode is one `Mode` in `MODES` and its oracle. The command line
-takes its choices from this table, and `tuning.settings.resolve_settings`
-refuses a flag the chosen mode does not use. Keras Tuner is imported only
-when an oracle is built.
+Adding a mode is one `Mode` in `MODES`. The command line takes its choices
+from this table, `tuning.settings.resolve_settings` refuses a flag the chosen
+mode does not use, and everything else that depends on the mode (what a
+trial is, whether `--repeats auto` applies, what importance says of it) asks
+the `Mode`. Keras Tuner is imported only when an oracle is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 # Settings that only some modes use; every other setting applies to all.
 MODE_SPECIFIC = ("variants", "reference", "max_trials", "space")
 HYPERBAND_FACTOR = 3
+# Keras Tuner's Hyperband oracle schedules a trial in hyperparameters under
+# this prefix: how it trains, not what it is (see `TrialBudget`).
+SCHEDULING_PREFIX = "tuner/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,16 +35,61 @@ class Mode:
         make_oracle: builds its Keras Tuner oracle from the settings, the
             `keras_tuner.Objective`, and the variants still undecided after
             a look (for `--repeats auto`).
+        sampling: how its proposals cover the space, where that shapes what
+            importance can say (`{epochs}` is the study's epochs).
     """
 
     name: str
     summary: str
     uses: frozenset[str]
     make_oracle: Callable[[StudySettings, object, OpenAfter | None], object]
+    sampling: str = ""
+
+    @property
+    def trains_variants(self) -> bool:
+        """Its trials are the named variants (`--variants`), told apart by name."""
+        return "variants" in self.uses
+
+    @property
+    def searches_space(self) -> bool:
+        """Its trials are points of the search space (`--space`), told apart
+        by their hyperparameters; importance assesses them."""
+        return "space" in self.uses
+
+    @property
+    def fixes_reference(self) -> bool:
+        """Its reference is named before any run (`--reference`), so
+        `--repeats auto` can plan rounds around it."""
+        return "reference" in self.uses
 
 
 # The variants whose comparison is still undecided after a look.
 OpenAfter = Callable[[int], set[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialBudget:
+    """How the oracle scheduled a trial: the epochs it trains to, the epoch
+    it starts from, and the trial whose checkpoint it continues (Hyperband
+    promotes a trial by continuing it; other oracles train from scratch)."""
+
+    epochs: int | None = None
+    initial_epoch: int = 0
+    continues: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, object]) -> TrialBudget:
+        """The budget a trial's hyperparameter `values` carry."""
+        return cls(
+            values.get(SCHEDULING_PREFIX + "epochs"),
+            values.get(SCHEDULING_PREFIX + "initial_epoch", 0),
+            values.get(SCHEDULING_PREFIX + "trial_id"),
+        )
+
+
+def searched_values(values: Mapping[str, object]) -> dict[str, object]:
+    """A trial's hyperparameter `values` without its scheduling: what it trained."""
+    return {k: v for k, v in values.items() if not k.startswith(SCHEDULING_PREFIX)}
 
 
 def make_oracle(settings: StudySettings, open_after: OpenAfter | None = None):
@@ -120,12 +169,15 @@ MODES: dict[str, Mode] = {
             "Bayesian optimization over the search space",
             frozenset({"max_trials", "space"}),
             _bayesian_oracle,
+            "Bayesian optimization samples where it expects the best, not "
+            "evenly: the shares describe the part of the space it searched.",
         ),
         Mode(
             "hyperband",
             "Hyperband over the search space, up to --epochs per trial",
             frozenset({"space"}),
             _hyperband_oracle,
+            "Hyperband: only the trials that trained all {epochs} epochs are assessed.",
         ),
     )
 }

@@ -333,17 +333,9 @@ def _conditions(analysis: Analysis, importance: Importance) -> list[str]:
                 for name, (having, needed) in importance.too_few.items()
             )
         )
-    mode = analysis.settings.mode
-    if mode == "hyperband":
-        lines.append(
-            f"Hyperband: only the trials that trained all {analysis.settings.epochs} "
-            "epochs are assessed."
-        )
-    if mode == "bayesian":
-        lines.append(
-            "Bayesian optimization samples where it expects the best, not evenly: "
-            "the shares describe the part of the space it searched."
-        )
+    sampling = analysis.settings.search_mode.sampling
+    if sampling:
+        lines.append(sampling.format(epochs=analysis.settings.epochs))
     return lines
 
 

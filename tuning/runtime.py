@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tuning import cli
 from tuning.errors import UsageError
+from tuning.modes import MODES
 
 # Under the machine's cache directory (`tuning.data.cache_directory`): XLA's
 # compiled training and validation steps, kept across runs and run directories.
@@ -84,7 +85,7 @@ def settle_packages(backend: str, mode: str | None = None) -> None:
         cli.load_tensorflow_quietly()
     needed = {
         "tensorflow": backend == "tensorflow",
-        "sklearn": mode not in (None, "grid"),
+        "sklearn": mode is None or MODES[mode].searches_space,
     }
     for package in (name for name, used in needed.items() if not used):
         sys.modules.setdefault(package, None)

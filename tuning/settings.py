@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tuning.errors import UsageError
-from tuning.modes import MODE_SPECIFIC, MODES
+from tuning.modes import MODE_SPECIFIC, MODES, Mode
 from tuning.objective import OBJECTIVES, Objective
 from tuning.rounds import FIRST_RUNS, Schedule
 
@@ -153,6 +153,11 @@ class StudySettings:
         if self.max_repeats:
             return Schedule.adaptive(self.max_repeats, comparisons)
         return Schedule.fixed(self.repeats, comparisons)
+
+    @property
+    def search_mode(self) -> Mode:
+        """The `Mode` named `mode`: what its trials are and what it allows."""
+        return MODES[self.mode]
 
     @property
     def data_path(self) -> Path | None:
@@ -306,11 +311,12 @@ def resolve_settings(
             "--max-repeats applies to --repeats auto only. Add --repeats auto, "
             "or drop it."
         )
-    if values["max_repeats"] and "reference" not in mode.uses:
+    if values["max_repeats"] and not mode.fixes_reference:
+        fixing = "/".join(m.name for m in MODES.values() if m.fixes_reference)
         raise UsageError(
-            f"--repeats auto needs a reference fixed before the runs: --mode grid "
-            f"(--mode {mode.name} compares with its best trial, chosen from the "
-            "runs). Pass --repeats K instead."
+            f"--repeats auto needs a reference fixed before the runs: --mode "
+            f"{fixing} (--mode {mode.name} compares with its best trial, chosen "
+            "from the runs). Pass --repeats K instead."
         )
     data = flags.get("data") or environment.get(DATA_ENV_VAR)
     saved_seed = saved.seed if saved else None
@@ -326,7 +332,7 @@ def resolve_settings(
             s for s in (flags.get("seed"), saved_seed, fresh_seed) if s is not None
         ),
     )
-    if "reference" in mode.uses:
+    if mode.fixes_reference:
         values["reference"] = _reference(flags.get("reference"), values["variants"])
     if values["max_repeats"] and len(values["variants"]) < 2:
         raise UsageError(
@@ -363,7 +369,7 @@ def _trained_losses(values: dict) -> list[str]:
     """The losses a study's trials may train with."""
     from hypermodels.variants import VARIANTS_BY_NAME, Variant
 
-    if values["mode"] == "grid":
+    if MODES[values["mode"]].trains_variants:
         return list(dict.fromkeys(VARIANTS_BY_NAME[v].loss for v in values["variants"]))
     entry = (values["space"] or {}).get("loss", Variant.loss)
     return list(dict.fromkeys(entry if isinstance(entry, list) else [entry]))

@@ -19,6 +19,7 @@ from tuning.callbacks import (
     StopOnRequest,
 )
 from tuning.grouped import DeviceArrays, RunGroup, runs_at_once
+from tuning.modes import TrialBudget
 from tuning.records import failure_reason, read_history, trial_label
 from tuning.rounds import ROUND_KEY
 from tuning.run_dir import RunDir, write_text_atomically
@@ -73,9 +74,9 @@ class StudyTuner(kt.Tuner):
     over the whole saved history, so every rerun of such a search would
     raise again.)
 
-    A Hyperband trial promoted from an earlier one (`tuner/trial_id`)
+    A Hyperband trial promoted from an earlier one (`TrialBudget.continues`)
     continues from that trial's checkpoint, as Keras Tuner's `Hyperband`
-    does, training only epochs `tuner/initial_epoch` to `tuner/epochs`.
+    does, training only the epochs its budget adds.
     Unlike Keras Tuner, which restores only the weights, it restores Adam's
     state too (moments and step count), so that the continuation is the
     training the checkpointed run would have done next.
@@ -168,9 +169,9 @@ class StudyTuner(kt.Tuner):
     def _run_trial(self, trial, *fit_args, **fit_kwargs) -> list:
         repeats = self.repeats(trial)
         self._drop_damaged_checkpoint(trial.trial_id, repeats)
-        hp = trial.hyperparameters
-        if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial
-            fit_kwargs = {**fit_kwargs, "epochs": hp.values["tuner/epochs"]}
+        budget = TrialBudget.of(trial.hyperparameters.values)
+        if budget.epochs is not None:
+            fit_kwargs = {**fit_kwargs, "epochs": budget.epochs}
         objective = self.settings.objective
         finished = {k: self._finished_run(trial.trial_id, k) for k in repeats}
         finished_values = [
@@ -243,12 +244,10 @@ class StudyTuner(kt.Tuner):
         JAX (`tuning.grouped`); one after another on the other backends."""
         hp = trial.hyperparameters
         seeds = [repeat_seed(self.settings.seed, trial.trial_id, k) for k in repeats]
-        previous = hp.values.get("tuner/trial_id")
+        budget = TrialBudget.of(hp.values)
+        previous = budget.continues
         if previous is not None:
-            fit_kwargs = {
-                **fit_kwargs,
-                "initial_epoch": hp.values["tuner/initial_epoch"],
-            }
+            fit_kwargs = {**fit_kwargs, "initial_epoch": budget.initial_epoch}
         callbacks = [self._callbacks(trial, repeat) for repeat in repeats]
         models = (self._seeded_model(hp, seed, previous) for seed in seeds)
         if keras.backend.backend() == "jax":

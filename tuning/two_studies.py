@@ -18,6 +18,7 @@ import dataclasses
 
 from tuning import verdicts
 from tuning.analysis import Analysis, TrialResult
+from tuning.modes import searched_values
 from tuning.rounds import Family
 from tuning.settings import StudySettings
 
@@ -37,9 +38,6 @@ CIRCUMSTANCES = (
     "repeats",
     "max_repeats",
 )
-# Hyperparameters Keras Tuner adds to a Hyperband trial: how it was
-# scheduled, not what it trained.
-SCHEDULING_PREFIX = "tuner/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +117,8 @@ def compare_studies(
         names: what to call A and B.
     """
     margin = margin or a.settings.margin
-    key = _grid_key if a.settings.mode == b.settings.mode == "grid" else _values_key
+    named = all(s.settings.search_mode.trains_variants for s in (a, b))
+    key = _name_key if named else _values_key
     ours, theirs = _by_key(a, key), _by_key(b, key)
     found = [(ours[k], theirs[k]) for k in ours if k in theirs]
     family = Family(max(len(found), 1), verdicts.ALPHA, correlation=0.0)
@@ -159,16 +158,9 @@ def _by_key(analysis: Analysis, key) -> dict:
     return {key(t): t for t in analysis.trials if t.runs}
 
 
-def _grid_key(trial: TrialResult):
+def _name_key(trial: TrialResult):
     return trial.label
 
 
 def _values_key(trial: TrialResult):
-    values = trial.record.hyperparameters
-    return tuple(
-        sorted(
-            (name, value)
-            for name, value in values.items()
-            if not name.startswith(SCHEDULING_PREFIX)
-        )
-    )
+    return tuple(sorted(searched_values(trial.record.hyperparameters).items()))
