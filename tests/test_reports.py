@@ -39,7 +39,7 @@ def test_a_winner_is_named_with_its_interval_and_the_report_says_the_objective(
     analysis = analysed_pair(0.02, objective=Objective.named("val_loss"))
     text = "\n".join(study_summary(analysis))
     assert "- **B** is better than A: -0.0200 [" in text
-    report = write_report(RunDir(tmp_path), analysis, []).read_text()
+    report = write_report(RunDir(tmp_path), analysis, [])
     assert "Objective: `val_loss` (minimized)" in report
     assert "## Comparisons (val_loss, each run's best)" in report
     assert "| B | 5 |" in report and "| A | 5 |" in report
@@ -54,7 +54,7 @@ def test_an_equal_trial_names_no_winner():
 def test_with_one_run_what_cannot_be_estimated_is_left_blank(tmp_path):
     trials = [fabricated_trial("A", [0.80, 0.84]), fabricated_trial("B", [0.83])]
     analysis = analyze(trials, StudySettings(seed=1, reference="A"))
-    report = write_report(RunDir(tmp_path), analysis, []).read_text()
+    report = write_report(RunDir(tmp_path), analysis, [])
     (row,) = [line for line in report.splitlines() if line.startswith("| B | 1 |")]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     # trial, runs, mean, its interval, difference, its interval, which, P(A>B),
@@ -67,7 +67,7 @@ def test_what_matters_ranks_with_intervals_and_says_the_direction(
     tmp_path, assessed_search
 ):
     analysis, importance = assessed_search
-    report = write_report(RunDir(tmp_path), analysis, [], importance).read_text()
+    report = write_report(RunDir(tmp_path), analysis, [], importance)
     section = report.split("## What matters")[1].split("## Results")[0]
     assert "over 30 completed trials" in section
     first = importance.shares[0]
@@ -85,7 +85,7 @@ def test_too_few_trials_for_importance_is_one_line_that_says_how_many(tmp_path):
     from tuning.importance import assess
 
     analysis = search_of(learning_rate_alone, 12)
-    report = write_report(RunDir(tmp_path), analysis, [], assess(analysis)).read_text()
+    report = write_report(RunDir(tmp_path), analysis, [], assess(analysis))
     section = report.split("## What matters")[1].split("## Results")[0]
     assert section.strip().splitlines() == [
         "Importance needs at least 16 completed trials (2 per hyperparameter, 10 "
@@ -98,8 +98,7 @@ def test_far_out_trials_are_named_with_what_they_have_in_common(tmp_path):
     from tuning.importance import assess
 
     analysis = collapsed_search()
-    report = write_report(RunDir(tmp_path), analysis, [], assess(analysis, 2))
-    text = report.read_text()
+    text = write_report(RunDir(tmp_path), analysis, [], assess(analysis, 2))
     assert (
         "Far from the others (beyond 3 interquartile ranges): trial 03 (0.5000), "
         "trial 07 (0.5000)." in text

@@ -1,13 +1,16 @@
 """The run directory: its lock, its saved state, the resume check, its files."""
 
+import ast
 import os
+import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, one_line_error, run_search
+from tests.conftest import REPO, one_line_error, read_csv, run_search
 from tuning import search
 from tuning.errors import UsageError
 from tuning.run_dir import RunDir
@@ -92,19 +95,68 @@ def test_resuming_with_other_settings_names_them():
         run_dir.check_resumable(auto, StudySettings(seed=1, repeats=3))
 
 
-def test_every_file_of_a_run_is_named_by_the_run_directory(tmp_path):
-    run_dir = RunDir(tmp_path)
-    paths = [
+# Named by Keras Tuner itself, beside its oracle.json.
+KERAS_TUNER_FILES = {"tuner0.json"}
+# The file names a module may spell that are not a run's: the dataset's.
+DATA_FILES = {("data.py", "imdb_word_index.json")}
+FILE_NAME = re.compile(r"\.(csv|json|md|png|h5|keras|log|partial|old)$")
+
+
+@pytest.mark.slow
+def test_every_file_a_run_writes_is_one_its_run_directory_names(grid_run):
+    _, root = grid_run
+    run_dir = RunDir(root)
+    labels = [row["label"] for row in read_csv(run_dir.results_csv)]
+    named = {
         run_dir.study, run_dir.oracle, run_dir.results_csv, run_dir.runs_csv,
-        run_dir.histories_csv, run_dir.report, run_dir.trial_file("00"),
-        run_dir.checkpoint("00"), run_dir.history_csv("00", 1),
-        run_dir.run_record("00", 1), run_dir.best_model.model,
+        run_dir.histories_csv, run_dir.report, run_dir.best_model.model,
         run_dir.best_model.vocabulary, run_dir.best_model.description,
-    ]  # fmt: skip
-    assert all(path.is_relative_to(tmp_path) for path in paths)
-    assert len(set(paths)) == len(paths)
-    assert run_dir.board_dir("A", 1, repeats=1) == tmp_path / "tensorboard" / "A"
-    assert run_dir.board_dir("A", 1, 3) == tmp_path / "tensorboard" / "A" / "repeat_1"
+        *(run_dir.figure(f"{kind}{metric}") for metric in ("accuracy", "loss")
+          for kind in ("val_", "overfitting_")),
+        run_dir.figure("comparison"),
+        *(root / name for name in KERAS_TUNER_FILES),
+    }  # fmt: skip
+    for trial_dir in root.glob("trial_*"):
+        trial_id = trial_dir.name.removeprefix("trial_")
+        named |= {run_dir.trial_file(trial_id), run_dir.checkpoint(trial_id)}
+        for repeat in run_dir.repeats(trial_id):
+            named |= {run_dir.history_csv(trial_id, repeat)}
+            named |= {run_dir.run_record(trial_id, repeat)}
+    written = {p for p in root.rglob("*") if p.is_file()}
+    outside_board = {p for p in written if not p.is_relative_to(run_dir.tensorboard)}
+    assert outside_board == named
+    boards = {run_dir.board_dir(label, 0, repeats=1) for label in labels}
+    assert set(run_dir.tensorboard.iterdir()) == boards | {run_dir.board_report}
+    assert all(p.name.startswith("events.out.tfevents.") for p in written - named)
+
+
+def _string_constants(path: Path):
+    """The string literals of a module, its docstrings left out."""
+    tree = ast.parse(path.read_text())
+    documented = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, documented) and node.body
+        if isinstance(node.body[0], ast.Expr)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                yield node.value
+
+
+def test_no_module_but_run_dir_spells_a_file_name():
+    modules = [*(REPO / "tuning").rglob("*.py"), *(REPO / "hypermodels").rglob("*.py")]
+    spelled = {
+        (path.name, text)
+        for path in modules
+        if path.name != "run_dir.py"
+        for text in _string_constants(path)
+        if FILE_NAME.search(text.strip())
+    }
+    assert spelled == DATA_FILES
+    assert len(modules) > 30  # the scan found the package
 
 
 @pytest.mark.slow

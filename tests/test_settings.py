@@ -99,13 +99,13 @@ def test_saved_settings_round_trip_through_json():
     )
     text = settings.to_json()
     assert json.loads(text)["objective"] == "val_loss"
-    assert StudySettings.from_json(text) == settings
+    assert StudySettings.from_json(text, "study.json") == settings
     assert settings.differences(dataclasses.replace(settings, epochs=3)) == ["epochs"]
 
 
 def test_settings_this_version_did_not_write_are_refused():
     with pytest.raises(UsageError, match="not readable study settings"):
-        StudySettings.from_json('{"epochs": 3, "colour": "red"}')
+        StudySettings.from_json('{"epochs": 3, "colour": "red"}', "study.json")
 
 
 def test_flags_are_parsed_without_defaults_so_that_settings_can_tell():
@@ -129,4 +129,4 @@ def test_saved_settings_of_the_wrong_kind_are_refused(change, reason):
     values = json.loads(resolve_settings(flags(), environment={}).to_json())
     values.update(change)
     with pytest.raises(UsageError, match=re.escape(reason) + ".*--overwrite"):
-        StudySettings.from_json(json.dumps(values))
+        StudySettings.from_json(json.dumps(values), "study.json")

@@ -35,9 +35,9 @@ def test_the_report_and_figures_reach_tensorboards_text_and_images(tmp_path):
     run_dir = RunDir(tmp_path)
     analysis = analysed_pair(0.02)
     figures = write_figures(run_dir, analysis)
-    write_report(run_dir, analysis, figures)
-    write_report_to_board(run_dir, figures)
-    target = write_report_to_board(run_dir, figures)  # a second analysis replaces
+    report = write_report(run_dir, analysis, figures)
+    write_report_to_board(run_dir, "an earlier analysis", figures)
+    target = write_report_to_board(run_dir, report, figures)  # replaces it
     assert [p.name for p in run_dir.tensorboard.iterdir()] == ["report"]
     (event_file,) = target.iterdir()
     events = event_accumulator.EventAccumulator(

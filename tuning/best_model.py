@@ -64,7 +64,9 @@ def export_best_model(
     shutil.rmtree(partial.root, ignore_errors=True)
     try:
         _write_model(partial, model, word_index, description)
-        _replace_directory(partial.root, run_dir.best_model.root)
+        _replace_directory(
+            partial.root, run_dir.best_model.root, run_dir.best_model_replaced.root
+        )
     finally:  # cut short (a full disk, a kill): no part is left behind
         shutil.rmtree(partial.root, ignore_errors=True)
 
@@ -78,13 +80,12 @@ def _write_model(
     directory.description.write_text(json.dumps(description, indent=2) + "\n")
 
 
-def _replace_directory(new: Path, target: Path) -> None:
+def _replace_directory(new: Path, target: Path, old: Path) -> None:
     """Puts the complete directory `new` in `target`'s place.
 
-    Two renames: the old directory aside, the new one in. Between them a
-    reader finds no directory (and says so), never a partial one.
+    Two renames: the old directory aside (to `old`), the new one in. Between
+    them a reader finds no directory (and says so), never a partial one.
     """
-    old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         target.rename(old)

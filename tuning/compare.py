@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tuning import cli
 from tuning.errors import UsageError
-from tuning.run_dir import RunDir
+from tuning.run_dir import ComparisonDir, RunDir
 from tuning.settings import StudySettings
 
 
@@ -64,8 +64,12 @@ def compare(args: argparse.Namespace) -> int:
     if run_a.root.resolve() == run_b.root.resolve():
         raise UsageError("RUN_A and RUN_B are the same run. Pass two run directories.")
     settings_a, settings_b = run_a.read_settings(), run_b.read_settings()
+    output = args.output or run_a.root.parent / (
+        f"compare-{run_a.root.name}-vs-{run_b.root.name}"
+    )
+    written = ComparisonDir(output)
     differences = differing_settings(settings_a, settings_b)
-    _check_comparable(differences, args.allow_differences)
+    _check_comparable(differences, args.allow_differences, written.report)
     analyses = []
     for run_dir, settings in ((run_a, settings_a), (run_b, settings_b)):
         _check_repeated(run_dir, settings)
@@ -79,20 +83,19 @@ def compare(args: argparse.Namespace) -> int:
             "variant, searches by hyperparameters (the same --seed and space). "
             "Pass two studies of the same trials."
         )
-    output = args.output or run_a.root.parent / (
-        f"compare-{run_a.root.name}-vs-{run_b.root.name}"
-    )
     _check_output(output, two)
     output.mkdir(parents=True, exist_ok=True)
-    write_pair_table(output / "compare.csv", two)
-    figure = write_figure(output / "compare.png", draw_differences(two))
-    write_pair_report(output / "compare.md", two, figure)
+    write_pair_table(written.table, two)
+    figure = write_figure(written.figure, draw_differences(two))
+    write_pair_report(written.report, two, figure)
     _print_summary(two)
     print(output)
     return 0
 
 
-def _check_comparable(differences: dict[str, tuple], allowed: bool) -> None:
+def _check_comparable(
+    differences: dict[str, tuple], allowed: bool, report: Path
+) -> None:
     from tuning.two_studies import measurement_differences
 
     measured = measurement_differences(differences)
@@ -111,7 +114,7 @@ def _check_comparable(differences: dict[str, tuple], allowed: bool) -> None:
             "epochs and protocol, or pass --allow-differences."
         )
     if measured:
-        print(f"note: the studies differ in {text}; see compare.md", file=sys.stderr)
+        print(f"note: the studies differ in {text}; see {report}", file=sys.stderr)
 
 
 def _output_path(text: str) -> Path:
@@ -134,7 +137,7 @@ def _check_output(output: Path, two) -> None:
             )
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {str(output)!r} is a file. Pass a directory.")
-    report = output / "compare.md"
+    report = ComparisonDir(output).report
     title = f"# {two.names[1]} against {two.names[0]}"
     if report.is_file() and report.read_text().splitlines()[:1] != [title]:
         raise UsageError(

@@ -419,26 +419,22 @@ def write_figures(
     subtitle = analysis.settings.protocol_description
     colors = trial_colors([t.label for t in trials])
     figures = {
-        f"{metric}.png": draw_curves(
-            validation_curves(trials, metric), colors, subtitle
-        )
+        metric: draw_curves(validation_curves(trials, metric), colors, subtitle)
         for metric in ("val_accuracy", "val_loss")
     }
     for metric in ("accuracy", "loss"):
         panels = overfitting_panels(trials, metric, objective)
-        figures[f"overfitting_{metric}.png"] = draw_panels(
-            panels, metric, colors, subtitle
-        )
-    figures["comparison.png"] = draw_intervals(
+        figures[f"overfitting_{metric}"] = draw_panels(panels, metric, colors, subtitle)
+    figures["comparison"] = draw_intervals(
         comparison_intervals(analysis, trials), colors, subtitle
     )
     if importance and importance.shares:
-        figures["importance.png"] = draw_importance(importance, objective, subtitle)
+        figures["importance"] = draw_importance(importance, objective, subtitle)
     else:  # never left to disagree with the report
-        (run_dir.plots / "importance.png").unlink(missing_ok=True)
+        run_dir.figure("importance").unlink(missing_ok=True)
     if importance and any(s.values for s in importance.slices):
-        figures["slices.png"] = draw_slices(importance, objective, subtitle)
-    return [write_figure(run_dir.plots / name, f) for name, f in figures.items()]
+        figures["slices"] = draw_slices(importance, objective, subtitle)
+    return [write_figure(run_dir.figure(name), f) for name, f in figures.items()]
 
 
 def _figure():

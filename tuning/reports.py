@@ -284,7 +284,7 @@ def what_matters(analysis: Analysis, importance: Importance) -> list[str]:
     for paragraph in [*_conditions(analysis, importance), *_far_out(importance)]:
         lines += ["", paragraph]
     slices = {s.axis.name: s for s in importance.slices}
-    lines += ["", "Directions of the largest effects (plots/slices.png):", ""]
+    lines += ["", "Directions of the largest effects (figure `slices`):", ""]
     for share in importance.shares[:DIRECTIONS]:
         lines.append(f"- {_direction(slices[share.name], analysis)}")
     return lines
@@ -384,9 +384,9 @@ def write_report(
     analysis: Analysis,
     figures: list[Path],
     importance: Importance | None = None,
-) -> Path:
+) -> str:
     """Writes `report.md`: settings, summary, comparisons, what matters,
-    results and figures."""
+    results and figures; returns its text, for the other places it shows."""
     settings = analysis.settings
     objective = settings.objective
     lines = [
@@ -425,8 +425,9 @@ def write_report(
             for path in figures
         ),
     ]
-    write_text_atomically(run_dir.report, "\n".join(lines))
-    return run_dir.report
+    report = "\n".join(lines)
+    write_text_atomically(run_dir.report, report)
+    return report
 
 
 def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:

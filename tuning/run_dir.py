@@ -4,7 +4,8 @@ A run directory (`logs/<run-name>/`) is Keras Tuner's project directory
 (`oracle.json`, `tuner0.json`, `trial_<id>/trial.json`, the checkpoints)
 plus what this tool adds: per-run histories and records in each trial
 directory, TensorBoard logs, the tables, the report, the figures, the best
-model and `study.json`. No other module spells out a file name in it.
+model and `study.json`. `ComparisonDir` is the directory that
+`tuning.compare` writes. No other module spells out a file name in either.
 """
 
 from __future__ import annotations
@@ -78,6 +79,31 @@ class ModelDir:
         return self.root / "trial.json"
 
 
+class ComparisonDir:
+    """Paths inside the directory `tuning.compare` writes two studies into.
+
+    Args:
+        root: the directory.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @property
+    def table(self) -> Path:
+        """One row per configuration trained in both studies."""
+        return self.root / "compare.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "compare.md"
+
+    @property
+    def figure(self) -> Path:
+        """Each configuration's difference with its interval."""
+        return self.root / "compare.png"
+
+
 class RunDir:
     """Paths inside one run directory.
 
@@ -127,8 +153,17 @@ class RunDir:
         return self.tensorboard / "report"
 
     @property
+    def board_report_partial(self) -> Path:
+        """Where the report's TensorBoard run is written before it replaces the last."""
+        return self.tensorboard / ".report.partial"
+
+    @property
     def plots(self) -> Path:
         return self.root / "plots"
+
+    def figure(self, name: str) -> Path:
+        """A figure, by its name (`val_accuracy`, `comparison`, ...)."""
+        return self.plots / f"{name}.png"
 
     def trial_dir(self, trial_id: str) -> Path:
         """Keras Tuner's directory for a trial."""
@@ -188,6 +223,11 @@ class RunDir:
     def best_model_partial(self) -> ModelDir:
         """Where the best model is written before it is renamed into place."""
         return ModelDir(self.root / ".best_model.partial")
+
+    @property
+    def best_model_replaced(self) -> ModelDir:
+        """Where the last best model waits while the new one is renamed in."""
+        return ModelDir(self.root / ".best_model.old")
 
     @contextlib.contextmanager
     def owned(self) -> Iterator[None]:

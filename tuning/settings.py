@@ -170,8 +170,8 @@ class StudySettings:
         return json.dumps({**values, "protocol": self.protocol}, indent=2)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "study.json") -> StudySettings:
-        """Reads `to_json`'s output.
+    def from_json(cls, text: str, source: str) -> StudySettings:
+        """Reads `to_json`'s output, from `source` (named in the error).
 
         Raises:
             UsageError: if `text` is not settings this version wrote.

@@ -84,8 +84,8 @@ def run_study(
         write_tables(run_dir, analysis, importance)
         write_verdicts(run_dir, analysis)
         figures = write_figures(run_dir, analysis, importance=importance)
-        write_report(run_dir, analysis, figures, importance)
-        write_report_to_board(run_dir, figures)
+        report = write_report(run_dir, analysis, figures, importance)
+        write_report_to_board(run_dir, report, figures)
         export_best_model(tuner, run_dir, analysis, word_index)
     return analysis
 

@@ -42,9 +42,10 @@ def write_verdicts(run_dir: RunDir, analysis: Analysis) -> None:
             writer.close()
 
 
-def write_report_to_board(run_dir: RunDir, figures: list[Path]) -> Path:
-    """Writes `report.md` as text and `figures` as images into the `report`
-    TensorBoard run, replacing what an earlier analysis wrote there."""
+def write_report_to_board(run_dir: RunDir, report: str, figures: list[Path]) -> Path:
+    """Writes the `report` (`report.md`'s text) and `figures` as images into
+    the `report` TensorBoard run, replacing what an earlier analysis wrote
+    there."""
     from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.image import metadata as image_metadata
     from tensorboard.plugins.text.summary_v2 import text_pb
@@ -52,10 +53,10 @@ def write_report_to_board(run_dir: RunDir, figures: list[Path]) -> Path:
     from tensorboard.util import tensor_util
 
     target = run_dir.board_report
-    partial = target.with_name(".report.partial")
+    partial = run_dir.board_report_partial
     shutil.rmtree(partial, ignore_errors=True)
     writer = EventFileWriter(str(partial))
-    summary = text_pb("report", run_dir.report.read_text())
+    summary = text_pb("report", report)
     for figure in figures:
         png = figure.read_bytes()
         width, height = _size(png)
