@@ -1,7 +1,8 @@
 """How often importance names a hyperparameter "clearly ahead", simulated.
 
-Each simulated study is a random search over the wide space whose trials
-score by a known rule (the test suite's fabricated searches): pure noise,
+Each simulated study is a random search over the wide space (the points
+Keras Tuner's random search samples) whose trials score by a known rule,
+one run of one epoch each: pure noise,
 where any leader is a false one, and the learning rate driving the
 objective strongly or weakly beside noise, where the learning rate should
 lead. Each study is assessed as a real one is (`tuning.importance.assess`,
@@ -23,10 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from tests.conftest import search_of  # noqa: E402
+from hypermodels import WIDE_SPACE  # noqa: E402
+from tuning.analysis import Analysis, analyze  # noqa: E402
 from tuning.importance import RESAMPLES, assess  # noqa: E402
+from tuning.records import RunRecord, TrialRecord  # noqa: E402
+from tuning.settings import StudySettings  # noqa: E402
 
 
 def scenarios(noise_sd: float) -> dict:
@@ -45,6 +50,42 @@ def scenarios(noise_sd: float) -> dict:
         "strong": (learning_rate(5 * noise_sd), "learning_rate"),
         "weak": (learning_rate(noise_sd), "learning_rate"),
     }
+
+
+def sampled_points(count: int, seed: int) -> list[dict]:
+    """`count` points of the wide space, sampled as Keras Tuner's random
+    search samples them (`Oracle._random_values`), a rate only when on."""
+    import keras_tuner as kt
+
+    from hypermodels.space import declare
+
+    declared = kt.HyperParameters()
+    declare(declared, WIDE_SPACE)
+    points = []
+    for _ in range(count):
+        point = kt.HyperParameters()
+        for hyperparameter in declared.space:
+            point.merge([hyperparameter])
+            if point.is_active(hyperparameter):
+                point.values[hyperparameter.name] = hyperparameter.random_sample(seed)
+                seed += 1
+        points.append(dict(point.values))
+    return points
+
+
+def simulated_search(score, trials: int, seed: int) -> Analysis:
+    """An analysed random search of `trials` trials, each one run whose one
+    epoch scores `score(values, rng)` in val_accuracy."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i, values in enumerate(sampled_points(trials, seed)):
+        accuracy = score(values, rng)
+        history = {"epoch": [0], "accuracy": [accuracy], "loss": [0.5],
+                   "val_accuracy": [accuracy], "val_loss": [0.5]}  # fmt: skip
+        run = RunRecord(0, history, seed=1)
+        records.append(TrialRecord(f"t{i}", f"t{i}", "COMPLETED", values, [run]))
+    settings = StudySettings(mode="random", space=WIDE_SPACE, seed=1, max_trials=trials)
+    return analyze(records, settings)
 
 
 def main() -> None:
@@ -67,7 +108,7 @@ def main() -> None:
             continue
         named = right = 0
         for study in range(args.studies):
-            analysis = search_of(score, args.trials, seed=1000 + study)
+            analysis = simulated_search(score, args.trials, seed=1000 + study)
             leader = assess(analysis, args.resamples).leader
             named += leader is not None
             right += leader is not None and leader.name == expected

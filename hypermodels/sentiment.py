@@ -48,7 +48,7 @@ class SentimentHyperModel(kt.HyperModel):
         `hypermodels.space.declare`), so one call declares what Keras Tuner
         otherwise discovers by building a model per conditional scope.
         """
-        return {name: declare(hp, name, spec) for name, spec in self.space.items()}
+        return declare(hp, self.space)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         value = self.declare_hyperparameters(hp)

@@ -13,12 +13,13 @@ A space maps each hyperparameter name to one of:
 
 `WIDE_SPACE` is the default of the random, Bayesian and Hyperband searches; a
 JSON file in this format (`--space FILE`) replaces any of its entries.
-`declare` turns an entry into Keras Tuner hyperparameters; `optional_values`
-is the one place that says how an off-able rate is recorded.
+`dimensions` is the one reading of the format: `declare` turns its result
+into Keras Tuner hyperparameters, and importance assesses it, without Keras.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -47,12 +48,81 @@ class SpaceError(ValueError):
     """A search space file or entry that is not valid."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One hyperparameter a space declares, as Keras Tuner records it.
+
+    Attributes:
+        name: e.g. `learning_rate`, or `dropout_on` for a rate's switch.
+        choices: a choice's values, or `None` for a range.
+        low, high: a range's bounds.
+        log: whether the range is sampled on a log scale.
+        integer: whether its values are integers.
+        condition: the switch that must be on for this one to exist
+            (`dropout_on` for `dropout`), or `None`.
+        switch: whether it is an off-able rate's switch (a Keras Tuner
+            `Boolean`, its choices `False` and `True`).
+    """
+
+    name: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    condition: str | None = None
+    switch: bool = False
+
+    @property
+    def scale(self) -> str:
+        """`choice`, `log` or `linear`."""
+        if self.choices is not None:
+            return "choice"
+        return "log" if self.log else "linear"
+
+
+def dimensions(space: dict) -> list[Dimension]:
+    """The hyperparameters `space` declares, in its order: the one reading of
+    the format. An off-able rate is its switch, `<name>_on`, and the rate
+    conditional on it; an always-off rate declares none."""
+    found = []
+    for name, spec in space.items():
+        if name in OPTIONAL and isinstance(spec, dict) and spec.get("off"):
+            if "values" not in spec and "min" not in spec:
+                continue
+            switch = _switch(name)
+            found.append(Dimension(switch, choices=(False, True), switch=True))
+            found.append(_dimension(name, spec, condition=switch))
+        else:
+            found.append(_dimension(name, spec))
+    return found
+
+
+def _switch(name: str) -> str:
+    """The name of an off-able rate's switch."""
+    return f"{name}_on"
+
+
+def _dimension(name: str, spec, condition: str | None = None) -> Dimension:
+    if isinstance(spec, list) or "values" in spec:
+        values = spec if isinstance(spec, list) else spec["values"]
+        return Dimension(name, choices=tuple(values), condition=condition)
+    return Dimension(
+        name,
+        low=spec["min"],
+        high=spec["max"],
+        log=spec.get("sampling") == "log",
+        integer=name in INTEGER,
+        condition=condition,
+    )
+
+
 def optional_values(name: str, rate: float) -> dict[str, bool | float]:
     """How an optional rate is recorded: `<name>_on`, and the rate only when on.
 
     A rate of 0 means off (no `Dropout` layer, no L2 regularizer).
     """
-    return {f"{name}_on": bool(rate), **({name: rate} if rate else {})}
+    return {_switch(name): bool(rate), **({name: rate} if rate else {})}
 
 
 def optional_entry(rates) -> dict:
@@ -61,37 +131,35 @@ def optional_entry(rates) -> dict:
     return {"values": on, "off": True} if on else {"off": True}
 
 
-def declare(hp, name: str, spec):
-    """Declares hyperparameter `name` from its space entry; returns its value.
+def declare(hp, space: dict) -> dict[str, object]:
+    """Declares `space`'s `dimensions` on `hp`, a `keras_tuner.HyperParameters`;
+    returns each entry's value in this trial, an off-able rate 0 when off.
 
-    An optional rate (`dropout`, `l2`) returns 0 when off; its rate is
-    declared under `hp.conditional_scope`, so a trial without it records none.
-
-    Args:
-        hp: the trial's `keras_tuner.HyperParameters`.
-        name: one of `NAMES`.
-        spec: its entry in a space.
+    A rate is declared under `hp.conditional_scope` of its switch, entered
+    even when off so that Keras Tuner learns the condition; a trial without
+    the rate records none.
     """
-    if name in OPTIONAL and isinstance(spec, dict) and spec.get("off"):
-        if not ("values" in spec or "min" in spec):
-            return 0.0
-        on = hp.Boolean(f"{name}_on")
-        # Entered even when off, so that Keras Tuner learns the condition.
-        with hp.conditional_scope(f"{name}_on", [True]):
-            rate = _declare_value(hp, name, spec)
-        return rate if on else 0.0
-    return _declare_value(hp, name, spec)
+    values: dict[str, object] = {name: 0.0 for name in space}  # always off: 0
+    for dimension in dimensions(space):
+        if dimension.condition is None:
+            values[dimension.name] = _declare(hp, dimension)
+            continue
+        with hp.conditional_scope(dimension.condition, [True]):
+            rate = _declare(hp, dimension)
+        values[dimension.name] = rate if values.pop(dimension.condition) else 0.0
+    return values
 
 
-def _declare_value(hp, name: str, spec):
-    if isinstance(spec, list):
-        return hp.Choice(name, spec)
-    if "values" in spec:
-        return hp.Choice(name, spec["values"])
-    sampling = spec.get("sampling", "linear")
-    if name in INTEGER:
-        return hp.Int(name, spec["min"], spec["max"], sampling=sampling)
-    return hp.Float(name, spec["min"], spec["max"], sampling=sampling)
+def _declare(hp, dimension: Dimension):
+    name = dimension.name
+    if dimension.switch:
+        return hp.Boolean(name)
+    if dimension.choices is not None:
+        return hp.Choice(name, list(dimension.choices))
+    sampling = "log" if dimension.log else "linear"
+    if dimension.integer:
+        return hp.Int(name, dimension.low, dimension.high, sampling=sampling)
+    return hp.Float(name, dimension.low, dimension.high, sampling=sampling)
 
 
 # Bytes per parameter while training: float32 weights, gradients and Adam's

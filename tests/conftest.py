@@ -147,21 +147,27 @@ def proposed_trials(run_dir: Path, mode: str, seed: int, count: int) -> list[dic
 def sampled_values(rng) -> dict:
     """One trial's values, sampled from the wide space as a random search
     would, a rate only when on."""
-    values = {
-        "hidden_layers": int(rng.integers(1, 5)),
-        "units": int(round(10 ** rng.uniform(math.log10(16), math.log10(256)))),
-        "activation": str(rng.choice(["relu", "tanh", "gelu", "elu"])),
-        "loss": str(rng.choice(["binary_crossentropy", "mse"])),
-        "dropout_on": bool(rng.integers(2)),
-        "l2_on": bool(rng.integers(2)),
-        "learning_rate": float(10 ** rng.uniform(-4, -2)),
-        "embedding_dim": int(rng.integers(16, 129)),
-    }
-    if values["dropout_on"]:
-        values["dropout"] = float(rng.uniform(0, 0.6))
-    if values["l2_on"]:
-        values["l2"] = float(10 ** rng.uniform(-6, -2))
+    from hypermodels import WIDE_SPACE
+    from hypermodels.space import dimensions
+
+    values = {}
+    for dimension in dimensions(WIDE_SPACE):
+        if dimension.condition and not values[dimension.condition]:
+            continue
+        values[dimension.name] = _sampled(dimension, rng)
     return values
+
+
+def _sampled(dimension, rng):
+    if dimension.choices is not None:
+        return dimension.choices[rng.integers(len(dimension.choices))]
+    if dimension.log:
+        exponents = np.log10([dimension.low, dimension.high])
+        value = 10 ** rng.uniform(*exponents)
+        return round(value) if dimension.integer else float(value)
+    if dimension.integer:
+        return int(rng.integers(dimension.low, dimension.high + 1))
+    return float(rng.uniform(dimension.low, dimension.high))
 
 
 def search_of(objective, trials: int, seed: int = 0, repeats: int = 1):

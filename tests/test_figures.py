@@ -116,8 +116,8 @@ def test_importance_bars_carry_their_intervals_and_name_conditions(assessed_sear
     axes = draw_importance(importance, "val_accuracy").axes[0]
     labels = [t.get_text() for t in axes.get_yticklabels()]
     assert labels[0] == "learning_rate"
-    rate = next(s for s in importance.shares if s.name == "dropout")
-    assert f"dropout\n(the {rate.trials} trials with dropout_on)" in labels
+    rate = next(s for s in importance.shares if s.condition)
+    assert f"{rate.name}\n(the {rate.trials} trials with {rate.condition})" in labels
     widths = [bar.get_width() for bar in axes.patches]
     assert widths == pytest.approx([s.share for s in importance.shares])
 

@@ -145,11 +145,12 @@ def test_no_trial_is_called_overfitting_when_every_gap_is_negative():
 
 @pytest.mark.parametrize("p_value, named", [(0.01, True), (0.33, False)])
 def test_a_choice_is_called_best_or_worst_only_below_the_level(p_value, named):
-    from tuning.importance import Axis, Slice
+    from hypermodels.space import Dimension
+    from tuning.importance import Slice
     from tuning.reports import _direction
 
     choice = Slice(
-        Axis("activation", choices=("relu", "tanh")), ["relu", "tanh", "relu"],
+        Dimension("activation", choices=("relu", "tanh")), ["relu", "tanh", "relu"],
         [0.88, 0.86, 0.87], [], [], None, p_value,
     )  # fmt: skip
     analysis = analyze([fabricated_trial("A", [0.8])], SETTINGS)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hypermodels.space import Dimension, dimensions
 from tuning.analysis import COMPLETED, Analysis
 from tuning.modes import TrialBudget
 
@@ -63,54 +64,6 @@ class Scored(NamedTuple):
     mean: float
     low: float
     high: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Axis:
-    """One hyperparameter as the search sampled it.
-
-    Attributes:
-        name: as Keras Tuner records it, e.g. `learning_rate`, `dropout_on`.
-        choices: a choice's values, or `None` for a range.
-        low, high: a range's bounds.
-        log: whether the range was sampled on a log scale.
-        integer: whether its values are integers.
-        condition: the boolean hyperparameter that must be true for this one
-            to exist (`dropout_on` for `dropout`), or `None`.
-    """
-
-    name: str
-    choices: tuple | None = None
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    integer: bool = False
-    condition: str | None = None
-
-    def distribution(self):
-        """Its Optuna distribution, log ranges as log10 values."""
-        from optuna import distributions
-
-        if self.choices is not None:
-            return distributions.CategoricalDistribution(self.choices)
-        if self.log:
-            return distributions.FloatDistribution(
-                math.log10(self.low), math.log10(self.high)
-            )
-        if self.integer:
-            return distributions.IntDistribution(int(self.low), int(self.high))
-        return distributions.FloatDistribution(self.low, self.high)
-
-    @property
-    def scale(self) -> str:
-        """`choice`, `log` or `linear`."""
-        if self.choices is not None:
-            return "choice"
-        return "log" if self.log else "linear"
-
-    def encode(self, value):
-        """A trial's value as `distribution` holds it."""
-        return math.log10(value) if self.log else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +103,7 @@ class Slice:
             there is too little to test.
     """
 
-    axis: Axis
+    axis: Dimension
     values: list
     means: list[float]
     lows: list[float]
@@ -259,7 +212,7 @@ def assess(analysis: Analysis, resamples: int = RESAMPLES) -> Importance | None:
 
 
 def _conditional_share(
-    axis: Axis, unconditional: list[Axis], trials, resamples, rng
+    axis: Dimension, unconditional: list[Dimension], trials, resamples, rng
 ) -> Share | tuple[int, int]:
     """A conditional rate's share among the trials that have it, beside
     the other hyperparameters; (trials that have it, trials needed) when
@@ -282,38 +235,32 @@ def _far_out(trials: list[Scored]) -> list[Scored]:
     return [t for t in trials if not q1 - reach <= t.mean <= q3 + reach]
 
 
-def search_axes(space: dict) -> list[Axis]:
-    """The hyperparameters a space lets vary, as axes, in the space's order;
-    an off-able rate as its `<name>_on` and the rate conditional on it."""
-    from hypermodels.space import INTEGER, OPTIONAL
-
-    axes = []
-    for name, spec in space.items():
-        if name in OPTIONAL and isinstance(spec, dict) and spec.get("off"):
-            if "values" not in spec and "min" not in spec:
-                continue  # always off
-            axes.append(Axis(f"{name}_on", choices=(False, True)))
-            axes.append(_axis(name, spec, name in INTEGER, f"{name}_on"))
-        else:
-            axes.append(_axis(name, spec, name in INTEGER))
-    return [a for a in axes if not _constant(a)]
+def search_axes(space: dict) -> list[Dimension]:
+    """The hyperparameters a space lets vary, in the space's order."""
+    return [d for d in dimensions(space) if not _constant(d)]
 
 
-def _axis(name: str, spec, integer: bool, condition: str | None = None) -> Axis:
-    if isinstance(spec, list) or "values" in spec:
-        values = spec if isinstance(spec, list) else spec["values"]
-        return Axis(name, choices=tuple(values), condition=condition)
-    return Axis(
-        name,
-        low=spec["min"],
-        high=spec["max"],
-        log=spec.get("sampling") == "log",
-        integer=integer,
-        condition=condition,
-    )
+def _distribution(axis: Dimension):
+    """Its Optuna distribution, log ranges as log10 values."""
+    from optuna import distributions
+
+    if axis.choices is not None:
+        return distributions.CategoricalDistribution(axis.choices)
+    if axis.log:
+        return distributions.FloatDistribution(
+            math.log10(axis.low), math.log10(axis.high)
+        )
+    if axis.integer:
+        return distributions.IntDistribution(int(axis.low), int(axis.high))
+    return distributions.FloatDistribution(axis.low, axis.high)
 
 
-def _constant(axis: Axis) -> bool:
+def _encoded(axis: Dimension, value):
+    """A trial's value as `_distribution` holds it."""
+    return math.log10(value) if axis.log else value
+
+
+def _constant(axis: Dimension) -> bool:
     if axis.choices is not None:
         return len(set(axis.choices)) < 2
     return axis.low == axis.high
@@ -360,7 +307,7 @@ def _shares(axes, trials, condition, resamples, rng) -> list[Share]:
     return shares
 
 
-def _fanova(axes: list[Axis], trials, seed: int) -> dict[str, float]:
+def _fanova(axes: list[Dimension], trials, seed: int) -> dict[str, float]:
     """fANOVA's main effect of each axis on `trials`, by Optuna; none where
     they all scored the same (a resample can draw only such trials), which
     Optuna refuses ("zero total variance")."""
@@ -370,12 +317,12 @@ def _fanova(axes: list[Axis], trials, seed: int) -> dict[str, float]:
     from optuna.importance import FanovaImportanceEvaluator
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {axis.name: axis.distribution() for axis in axes}
+    distributions = {axis.name: _distribution(axis) for axis in axes}
     study = optuna.create_study()
     study.add_trials(
         [
             optuna.trial.create_trial(
-                params={a.name: a.encode(trial.values[a.name]) for a in axes},
+                params={a.name: _encoded(a, trial.values[a.name]) for a in axes},
                 distributions=distributions,
                 value=trial.mean,
             )
@@ -387,7 +334,7 @@ def _fanova(axes: list[Axis], trials, seed: int) -> dict[str, float]:
     return {name: float(share) for name, share in shares.items()}
 
 
-def _slice(axis: Axis, trials) -> Slice:
+def _slice(axis: Dimension, trials) -> Slice:
     having = [t for t in trials if axis.name in t.values]
     values = [t.values[axis.name] for t in having]
     means = [t.mean for t in having]
