@@ -12,15 +12,13 @@ from __future__ import annotations
 import dataclasses
 
 from tuning import verdicts
-from tuning.objective import Objective
+from tuning.objective import HISTORY_METRICS, Objective
 from tuning.records import RunRecord, TrialRecord, epoch_numbers, load_trials
 from tuning.rounds import Schedule
 from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
 
 COMPLETED = "COMPLETED"
-# What a Keras `fit` history records per epoch, in the tables' order.
-HISTORY_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # Per-run metrics summarized over a trial's runs ("objective": the run's
 # best value of the study's objective, what the oracle averages).
 RUN_METRICS = ("best_val_accuracy", "final_val_accuracy", "objective")
@@ -142,16 +140,23 @@ class Analysis:
         return still_open(judged, look, self.schedule)
 
     def top(self, count: int) -> list[TrialResult]:
-        """The trained trials; past `count`, the `count` best by the mean
-        curve's best objective, best first."""
+        """The trained trials; past `count`, the `count` best by `score`,
+        best first."""
         trained = self.trained
         if len(trained) <= count:
             return trained
-        best = [self.objective.best(t.history[self.objective.name]) for t in trained]
-        order = sorted(range(len(trained)), key=lambda i: best[i])
-        if self.objective.higher_is_better:
-            order.reverse()
-        return [trained[i] for i in order[:count]]
+        ranked = sorted(
+            trained, key=self.score, reverse=self.objective.higher_is_better
+        )
+        return ranked[:count]
+
+    def score(self, trial: TrialResult) -> float:
+        """A trial's standing by the objective: the mean over its finished
+        runs of each run's best (Keras Tuner's score, what `best_trial`
+        ranks by); before a run has finished, the best of its mean curve."""
+        if trial.summaries:
+            return trial.summaries["objective"].mean
+        return trial.history[self.objective.name][trial.best_epoch - 1]
 
 
 def analyze_run(run_dir: RunDir, settings: StudySettings) -> Analysis:
@@ -356,6 +361,7 @@ def _reference(trials: list[TrialResult], settings: StudySettings) -> str | None
 
 
 def _best_completed(trials: list[TrialResult], objective: Objective):
+    """The completed trial with the best score (`Analysis.score`), or `None`."""
     scored = [t for t in trials if t.record.status == COMPLETED and t.summaries]
     if not scored:
         return None

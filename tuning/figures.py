@@ -24,6 +24,7 @@ from typing import NamedTuple
 from tuning import verdicts
 from tuning.analysis import Analysis, TrialResult
 from tuning.importance import Importance, Slice
+from tuning.objective import METRICS
 from tuning.run_dir import RunDir, atomic_file
 from tuning.two_studies import TwoStudies
 
@@ -418,11 +419,14 @@ def write_figures(
     objective = analysis.objective.name
     subtitle = analysis.settings.protocol_description
     colors = trial_colors([t.label for t in trials])
+    drawn = tuple(reversed(METRICS))  # accuracy first, as the notebook drew them
     figures = {
-        metric: draw_curves(validation_curves(trials, metric), colors, subtitle)
-        for metric in ("val_accuracy", "val_loss")
+        f"val_{metric}": draw_curves(
+            validation_curves(trials, f"val_{metric}"), colors, subtitle
+        )
+        for metric in drawn
     }
-    for metric in ("accuracy", "loss"):
+    for metric in drawn:
         panels = overfitting_panels(trials, metric, objective)
         figures[f"overfitting_{metric}"] = draw_panels(panels, metric, colors, subtitle)
     figures["comparison"] = draw_intervals(

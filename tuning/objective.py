@@ -11,8 +11,12 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
-# The metrics `--objective` accepts: what a Keras `fit` history records.
-OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+# The model's metrics; a Keras `fit` history records each on the training
+# reviews, then with `val_` on the validation reviews (the tables' order).
+METRICS = ("loss", "accuracy")
+HISTORY_METRICS = (*METRICS, *(f"val_{metric}" for metric in METRICS))
+# The metrics `--objective` accepts: every one, the validation ones first.
+OBJECTIVES = tuple(reversed(HISTORY_METRICS))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 from hypermodels.variants import VARIANT_KEY
-from tuning.objective import Objective
+from tuning.objective import HISTORY_METRICS, Objective
 from tuning.rounds import ROUND_KEY
 from tuning.run_dir import RunDir, damaged
 
@@ -25,7 +25,7 @@ from tuning.run_dir import RunDir, damaged
 TRIAL_STATUSES = ("RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED")
 ENDED_STATUSES = ("INVALID", "STOPPED", "COMPLETED", "FAILED")
 # What a run's history must record.
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+HISTORY_COLUMNS = ("epoch", *HISTORY_METRICS)
 METRIC_COLUMNS = HISTORY_COLUMNS[1:]
 
 

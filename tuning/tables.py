@@ -15,8 +15,9 @@ import math
 from pathlib import Path
 
 from tuning import verdicts
-from tuning.analysis import HISTORY_METRICS, RUN_METRICS, Analysis, TrialResult
+from tuning.analysis import RUN_METRICS, Analysis, TrialResult
 from tuning.importance import Importance
+from tuning.objective import HISTORY_METRICS
 from tuning.records import epoch_numbers, failure_reason
 from tuning.run_dir import RunDir, write_text_atomically
 from tuning.two_studies import TwoStudies

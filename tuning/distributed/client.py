@@ -143,17 +143,11 @@ class _ResendAfterChiefLoss(grpc.UnaryUnaryClientInterceptor):
             left = max(deadline - time.monotonic(), 0.0)
             outcome = continuation(_with_timeout(details, left), request)
             code = outcome.code()
-            if code in (
-                grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.ALREADY_EXISTS,
-            ):
+            if code in _REFUSED:
                 raise StudyStopped(
                     f"The chief at {self.address} refused: {outcome.details()}"
                 )
-            if code not in (
-                grpc.StatusCode.UNAVAILABLE,
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-            ):
+            if code not in _NO_ANSWER:
                 return outcome
             if time.monotonic() >= deadline:
                 raise StudyStopped(
