@@ -99,13 +99,13 @@ def test_with_one_run_the_comparison_figure_claims_no_interval():
 
 
 def test_a_wider_search_draws_importance_and_slices(tmp_path, assessed_search):
-    from tuning.figures import write_figures
+    from tuning.figures import write_importance_figures
     from tuning.run_dir import RunDir
 
     analysis, importance = assessed_search
-    paths = write_figures(RunDir(tmp_path), analysis, importance=importance)
+    paths = write_importance_figures(RunDir(tmp_path), analysis, importance)
     names = {p.name for p in paths}
-    assert {"importance.png", "slices.png"} <= names
+    assert names == {"importance.png", "slices.png"}
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 
@@ -136,7 +136,7 @@ def test_slices_put_log_scaled_hyperparameters_on_log_axes(assessed_search):
 
 def test_a_search_too_small_for_importance_leaves_no_importance_figure(tmp_path):
     from tests.conftest import learning_rate_alone, search_of
-    from tuning.figures import write_figures
+    from tuning.figures import write_importance_figures
     from tuning.importance import assess
     from tuning.run_dir import RunDir
 
@@ -144,6 +144,5 @@ def test_a_search_too_small_for_importance_leaves_no_importance_figure(tmp_path)
     stale.parent.mkdir()
     stale.write_bytes(b"from an earlier analysis")
     analysis = search_of(learning_rate_alone, 12)
-    names = {p.name for p in write_figures(RunDir(tmp_path), analysis,
-                                           importance=assess(analysis))}  # fmt: skip
-    assert "slices.png" in names and not stale.exists()
+    paths = write_importance_figures(RunDir(tmp_path), analysis, assess(analysis))
+    assert {p.name for p in paths} == {"slices.png"} and not stale.exists()

@@ -80,6 +80,28 @@ def test_the_best_model_is_the_best_trial_of_the_search(killed_and_resumed):
 
 
 @pytest.mark.slow
+def test_plot_redraws_a_search_s_curves_without_assessing_importance_again(
+    killed_and_resumed, monkeypatch, capsys
+):
+    from tuning import importance, plot
+
+    _, run_dir, _ = killed_and_resumed
+    slices = run_dir.figure("slices")
+    drawn = slices.read_bytes(), slices.stat().st_mtime_ns
+    curves = run_dir.figure("val_accuracy")
+    curves.unlink()
+
+    def assess(*args, **kwargs):
+        raise AssertionError("importance assessed again")
+
+    monkeypatch.setattr(importance, "assess", assess)
+    assert plot.main([str(run_dir.root), "--top", "3"]) == 0
+    assert str(curves) in capsys.readouterr().out.splitlines()
+    assert curves.is_file()
+    assert (slices.read_bytes(), slices.stat().st_mtime_ns) == drawn
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["bayesian", "hyperband"])
 def test_bayesian_and_hyperband_run_from_the_cli(mode, imdb_path, tmp_path):
     argv = ["--mode", mode, "--epochs", "3", "--limit", "150"]

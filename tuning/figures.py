@@ -6,7 +6,11 @@
   panel per trial, train against validation, the objective's best epoch
   starred;
 - `comparison.png`: each trial's mean objective with its 95% interval as a
-  dot and whiskers, the reference trial's interval shaded.
+  dot and whiskers, the reference trial's interval shaded;
+- after a wider search, `importance.png` (each hyperparameter's share with
+  its interval) and `slices.png` (each trial's objective against each
+  hyperparameter), written apart (`write_importance_figures`), so that
+  `tuning.plot` redraws the others without assessing importance again.
 
 Every trial keeps one colour across all figures. Searches with more trials
 than `--top` draw the best ones by the objective. What to draw is computed
@@ -405,14 +409,10 @@ def write_figure(path: Path, figure) -> Path:
 
 
 def write_figures(
-    run_dir: RunDir,
-    analysis: Analysis,
-    top: int = DEFAULT_TOP,
-    importance: Importance | None = None,
+    run_dir: RunDir, analysis: Analysis, top: int = DEFAULT_TOP
 ) -> list[Path]:
-    """Writes the five figures into `RUN_DIR/plots/`, and a wider search's
-    `importance.png` (where assessed) and `slices.png`; returns the files
-    written, none when no trial has finished an epoch."""
+    """Writes the five figures of the trials into `RUN_DIR/plots/`; returns
+    the files written, none when no trial has finished an epoch."""
     trials = analysis.top(top)
     if not trials:
         return []
@@ -432,12 +432,24 @@ def write_figures(
     figures["comparison"] = draw_intervals(
         comparison_intervals(analysis, trials), colors, subtitle
     )
+    return [write_figure(run_dir.figure(name), f) for name, f in figures.items()]
+
+
+def write_importance_figures(
+    run_dir: RunDir, analysis: Analysis, importance: Importance | None
+) -> list[Path]:
+    """Writes a wider search's `importance.png` (where assessed) and
+    `slices.png` into `RUN_DIR/plots/`, and removes an earlier one that this
+    assessment has not drawn; returns the files written."""
+    objective = analysis.objective.name
+    subtitle = analysis.settings.protocol_description
+    figures = {}
     if importance and importance.shares:
         figures["importance"] = draw_importance(importance, objective, subtitle)
-    else:  # never left to disagree with the report
-        run_dir.figure("importance").unlink(missing_ok=True)
     if importance and any(s.values for s in importance.slices):
         figures["slices"] = draw_slices(importance, objective, subtitle)
+    for name in {"importance", "slices"} - set(figures):
+        run_dir.figure(name).unlink(missing_ok=True)  # never left to disagree
     return [write_figure(run_dir.figure(name), f) for name, f in figures.items()]
 
 

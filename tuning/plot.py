@@ -13,8 +13,9 @@ from tuning.run_dir import RunDir
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.run_dir_parser(
         "python -m tuning.plot",
-        "Draw a run's learning curves and comparison (and, after a wider "
-        "search, its importance and slices) as PNG files in RUN_DIR/plots.",
+        "Draw a run's learning curves and comparison again, as PNG files in "
+        "RUN_DIR/plots (a wider search's importance and slices stay as the "
+        "search drew them).",
     )
     parser.add_argument(
         "--top",
@@ -29,11 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 def plot(args: argparse.Namespace) -> int:
     from tuning.analysis import analyze_run
     from tuning.figures import write_figures
-    from tuning.importance import assess
 
     run_dir = RunDir(args.run_dir)
     analysis = analyze_run(run_dir, run_dir.read_settings())
-    paths = write_figures(run_dir, analysis, args.top, assess(analysis))
+    paths = write_figures(run_dir, analysis, args.top)
     if not paths:
         raise UsageError(
             f"No finished epochs to plot in {str(run_dir.root)!r}. Pass a run "

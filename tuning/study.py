@@ -20,7 +20,7 @@ from tuning.analysis import Analysis, analyze_run
 from tuning.best_model import export_best_model
 from tuning.data import holdout_split, load_imdb, load_word_index
 from tuning.errors import StudyStopped, UsageError
-from tuning.figures import write_figures
+from tuning.figures import write_figures, write_importance_figures
 from tuning.grouped import device_description, runs_at_once
 from tuning.importance import assess
 from tuning.modes import make_oracle
@@ -83,7 +83,8 @@ def run_study(
         importance = assess(analysis)
         write_tables(run_dir, analysis, importance)
         write_verdicts(run_dir, analysis)
-        figures = write_figures(run_dir, analysis, importance=importance)
+        figures = write_figures(run_dir, analysis)
+        figures += write_importance_figures(run_dir, analysis, importance)
         report = write_report(run_dir, analysis, figures, importance)
         write_report_to_board(run_dir, report, figures)
         export_best_model(tuner, run_dir, analysis, word_index)
