@@ -23,7 +23,7 @@ from tuning.importance import (
     Slice,
 )
 from tuning.run_dir import RunDir, write_text_atomically
-from tuning.tables import SUMMARY_COLUMNS, format_cell, result_row
+from tuning.tables import SUMMARY_COLUMNS, format_cell, pair_rows, result_row
 from tuning.two_studies import TwoStudies
 
 # The grid's pair of identical configurations: their gap is seed noise.
@@ -46,9 +46,7 @@ def verdict_summary(analysis: Analysis) -> list[str]:
     lines = [
         f"Compared with **{reference}** on {objective} (each run's best), "
         f"margin D = {settings.margin:g}: the difference of means with its "
-        f"simultaneous 95% interval over {schedule.comparisons} comparison(s) "
-        f"and {schedule.looks} look(s) ({verdicts.INTERVALS}; "
-        "docs/statistics.md). " + verdicts.RULE,
+        + _method(f"{schedule.comparisons} comparison(s) and {schedule.looks} look(s)"),
         "",
     ]
     for verdict in verdicts.DECIDED:
@@ -445,24 +443,23 @@ def write_pair_report(path: Path, two: TwoStudies, figure: Path | None) -> Path:
         "",
         f"For each configuration trained in both, B's runs against A's on "
         f"{objective} (each run's best), margin D = {two.margin:g}: the "
-        "difference of means, B minus A, with its simultaneous 95% interval "
-        f"over {len(two.pairs)} pair(s) ({verdicts.INTERVALS}; "
-        "docs/statistics.md). " + verdicts.RULE,
+        "difference of means, B minus A, with its "
+        + _method(f"{len(two.pairs)} pair(s)"),
         "",
         "| trial | runs A | runs B | mean A | mean B | B - A | simultaneous 95% CI "
         "| interval | P(B>A) | verdict | runs needed |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for pair in two.pairs:
-        result = pair.comparison
-        a, b = pair.a.summaries["objective"], pair.b.summaries["objective"]
+    for row in pair_rows(two):  # compare.csv's rows
+        interval = _bounds(
+            row["difference_ci_low"], row["difference_ci_high"], signed=True
+        )
         lines.append(
-            f"| {pair.label} | {a.n} | {b.n} | {a.mean:.4f} | {b.mean:.4f} | "
-            f"{result.difference:+.4f} | "
-            f"{_bounds(result.ci_low, result.ci_high, signed=True)} | "
-            f"{result.interval} | "
-            f"{format_cell(result.p_beats, digits=2)} | {result.verdict} | "
-            f"{verdicts.runs_needed_cell(result)} |"
+            f"| {row['label']} | {row['runs_a']} | {row['runs_b']} | "
+            f"{row['mean_a']:.4f} | {row['mean_b']:.4f} | "
+            f"{row['difference']:+.4f} | {interval} | {row['interval']} | "
+            f"{format_cell(row['p_b_beats_a'], digits=2)} | {row['verdict']} | "
+            f"{row['repeats_needed']} |"
         )
     counts = collections.Counter(p.comparison.verdict for p in two.pairs)
     lines += [
@@ -506,3 +503,12 @@ def _pair_differences(two: TwoStudies) -> list[str]:
             "under a change.**"
         )
     return lines
+
+
+def _method(family: str) -> str:
+    """How every verdict is reached, after "the difference of means with its":
+    the interval over the `family` of comparisons, and the rule."""
+    return (
+        f"simultaneous 95% interval over {family} ({verdicts.INTERVALS}; "
+        "docs/statistics.md). " + verdicts.RULE
+    )
