@@ -43,6 +43,26 @@ def test_help_does_not_import_keras():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.slow
+def test_plot_loads_no_training_framework(grid_run, tmp_path):
+    """What import-linter cannot prove (its contract allows indirect imports,
+    which the modes' lazy oracle imports would otherwise break), measured."""
+    _, run_dir = grid_run
+    code = (
+        "import sys\n"
+        "from tuning import plot\n"
+        f"assert plot.main([{str(run_dir)!r}]) == 0\n"
+        "frameworks = ('keras', 'keras_tuner', 'tensorflow', 'jax', 'torch')\n"
+        "print(sorted(name for name in frameworks if sys.modules.get(name)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert "comparison.png" in result.stdout
+
+
 @pytest.mark.parametrize("resumes", [True, False])
 def test_an_interrupted_command_says_run_it_again_only_where_that_resumes(
     resumes, capsys

@@ -178,3 +178,14 @@ def test_a_study_stopped_before_its_end_is_not_compared(
     oracle.write_text(json.dumps({**state, "end_order": end_order}))
     status, _, err = run_compare([noise_pair, killed], capsys)
     one_line_error(status, err, "is not finished (64 Units)")
+
+
+def test_every_setting_is_classified_for_comparing_two_studies():
+    import dataclasses
+
+    from tuning.settings import StudySettings
+    from tuning.two_studies import CIRCUMSTANCES, MEASUREMENT, NOT_COMPARED
+
+    classes = [*MEASUREMENT, *CIRCUMSTANCES, *NOT_COMPARED]
+    assert len(classes) == len(set(classes))  # each in one class
+    assert set(classes) == {f.name for f in dataclasses.fields(StudySettings)}

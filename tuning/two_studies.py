@@ -38,6 +38,10 @@ CIRCUMSTANCES = (
     "repeats",
     "max_repeats",
 )
+# Settings that say which trials a study has, or how it judges them alone:
+# trials are matched by configuration, and a comparison has its own margin.
+NOT_COMPARED = ("variants", "max_trials", "space", "reference", "margin")
+# Every setting of `StudySettings` is in one of the three; a test checks it.
 
 
 @dataclasses.dataclass(frozen=True)
