@@ -39,11 +39,11 @@ def browser():
 
 
 @pytest.mark.slow
-def test_scalars_view_lists_every_variant_as_a_run(browser, tensorboard_url, grid_run):
+def test_scalars_view_lists_every_variant_as_a_run(browser, tensorboard_url, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 3000})
     page.goto(tensorboard_url + "#timeseries")
     page.wait_for_selector("text=L2 Regularization/validation", timeout=60_000)
-    page.screenshot(path=str(grid_run[1] / "tensorboard_scalars.png"))
+    page.screenshot(path=str(tmp_path / "tensorboard_scalars.png"))
     text = page.inner_text("body")
     for name in NAMES:
         assert f"{name}/train" in text and f"{name}/validation" in text
@@ -51,12 +51,12 @@ def test_scalars_view_lists_every_variant_as_a_run(browser, tensorboard_url, gri
 
 
 @pytest.mark.slow
-def test_hparams_view_lists_the_nine_trials(browser, tensorboard_url, grid_run):
+def test_hparams_view_lists_the_nine_trials(browser, tensorboard_url, tmp_path):
     page = browser.new_page(viewport={"width": 1600, "height": 1200})
     page.goto(tensorboard_url + "#hparams")
     page.wait_for_selector("text=Trial ID", timeout=60_000)
     page.wait_for_selector("text=Tanh Activation", timeout=60_000)
-    screenshot = grid_run[1] / "tensorboard_hparams.png"
+    screenshot = tmp_path / "tensorboard_hparams.png"  # not in the shared run
     page.screenshot(path=str(screenshot))
     assert screenshot.stat().st_size > 10_000
     # The table lives in shadow DOM, which Playwright's locators pierce.
@@ -70,7 +70,7 @@ def test_hparams_view_lists_the_nine_trials(browser, tensorboard_url, grid_run):
 
 @pytest.mark.slow
 def test_the_report_and_its_figures_are_in_text_and_images(
-    browser, tensorboard_url, grid_run
+    browser, tensorboard_url, tmp_path
 ):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.goto(tensorboard_url + "#text")
@@ -78,7 +78,7 @@ def test_the_report_and_its_figures_are_in_text_and_images(
     assert page.get_by_text("Comparisons (val_accuracy, each run's best)").count()
     page.goto(tensorboard_url + "#images")
     page.wait_for_selector("text=figures/comparison", timeout=60_000)
-    page.screenshot(path=str(grid_run[1] / "tensorboard_images.png"))
+    page.screenshot(path=str(tmp_path / "tensorboard_images.png"))
     for figure in ("val_accuracy", "val_loss", "overfitting_accuracy"):
         assert page.get_by_text(f"figures/{figure}").count() >= 1, figure
 

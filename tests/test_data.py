@@ -8,13 +8,13 @@ from keras.src.datasets import imdb as keras_imdb
 
 from tuning.data import (
     check_data_file,
-    encode_reviews,
     holdout_split,
     load_imdb,
     load_local_sequences,
 )
 from tuning.errors import DataError
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH
+from tuning.text import encode_reviews
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_decoded_data_is_cached_by_content_and_transform(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("content", ['["good"]', '{"good": "1"}', "{"])
 def test_a_word_index_that_is_not_one_is_refused(content, tmp_path):
-    from tuning.data import load_word_index
+    from tuning.text import load_word_index
 
     (tmp_path / "imdb_word_index.json").write_text(content)
     with pytest.raises(DataError, match="imdb_word_index.json"):

@@ -99,7 +99,7 @@ def test_with_one_run_the_comparison_figure_claims_no_interval():
 
 
 def test_a_wider_search_draws_importance_and_slices(tmp_path, assessed_search):
-    from tuning.figures import write_importance_figures
+    from tuning.importance_outputs import write_importance_figures
     from tuning.run_dir import RunDir
 
     analysis, importance = assessed_search
@@ -110,7 +110,7 @@ def test_a_wider_search_draws_importance_and_slices(tmp_path, assessed_search):
 
 
 def test_importance_bars_carry_their_intervals_and_name_conditions(assessed_search):
-    from tuning.figures import draw_importance
+    from tuning.importance_outputs import draw_importance
 
     _, importance = assessed_search
     axes = draw_importance(importance, "val_accuracy").axes[0]
@@ -123,7 +123,7 @@ def test_importance_bars_carry_their_intervals_and_name_conditions(assessed_sear
 
 
 def test_slices_put_log_scaled_hyperparameters_on_log_axes(assessed_search):
-    from tuning.figures import draw_slices
+    from tuning.importance_outputs import draw_slices
 
     _, importance = assessed_search
     figure = draw_slices(importance, "val_accuracy")
@@ -136,8 +136,8 @@ def test_slices_put_log_scaled_hyperparameters_on_log_axes(assessed_search):
 
 def test_a_search_too_small_for_importance_leaves_no_importance_figure(tmp_path):
     from tests.conftest import learning_rate_alone, search_of
-    from tuning.figures import write_importance_figures
     from tuning.importance import assess
+    from tuning.importance_outputs import write_importance_figures
     from tuning.run_dir import RunDir
 
     stale = tmp_path / "plots" / "importance.png"

@@ -114,7 +114,7 @@ def test_a_trial_far_from_the_others_is_named():
 
 
 def test_trials_that_all_scored_the_same_have_no_shares_and_no_crash():
-    from tuning.reports import what_matters
+    from tuning.importance_outputs import what_matters
 
     analysis = search_of(lambda values, rng: 0.5, 16)
     importance = assess(analysis, 2)

@@ -184,7 +184,7 @@ def test_a_new_mode_gets_the_checks_of_the_settings_it_uses(
 def test_importance_says_what_a_new_mode_s_sampling_means(toy_mode):
     from tuning.analysis import analyze
     from tuning.importance import assess
-    from tuning.reports import what_matters
+    from tuning.importance_outputs import what_matters
 
     search = search_of(learning_rate_alone, 20)
     settings = dataclasses.replace(search.settings, mode="toy")

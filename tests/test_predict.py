@@ -6,8 +6,9 @@ import keras
 import pytest
 
 from tuning import predict
-from tuning.data import encode_reviews
-from tuning.run_dir import RunDir, write_text_atomically
+from tuning.files import write_text_atomically
+from tuning.run_dir import RunDir
+from tuning.text import encode_reviews
 
 
 def test_predict_without_a_best_model_is_one_line_status_2(tmp_path, capsys):

@@ -3,7 +3,7 @@ import pytest
 from tests.conftest import analysed_pair, fabricated_trial
 from tuning.analysis import analyze
 from tuning.objective import Objective
-from tuning.reports import study_summary, write_report
+from tuning.reports import findings, write_report
 from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
 
@@ -15,7 +15,7 @@ def test_the_summary_quotes_the_analysis():
         fabricated_trial("A", [0.70, 0.85, 0.80]),
         fabricated_trial("B", [0.86, 0.60, 0.50]),
     ]
-    text = "\n".join(study_summary(analyze(trials, SETTINGS)))
+    text = "\n".join(findings(analyze(trials, SETTINGS)))
     assert "no verdict is possible" in text and "better" not in text
     assert "Epoch of best val_accuracy: A: 2; B: 1" in text
     assert "A: -0.1000; B: 0.2000" in text
@@ -29,7 +29,7 @@ def test_with_one_run_the_report_quotes_the_noise_yardstick():
     ]
     analysis = analyze(trials, StudySettings(seed=1, reference="Baseline"))
     assert analysis.trials[1].comparison.verdict == "no verdict (1 run)"
-    text = "\n".join(study_summary(analysis))
+    text = "\n".join(findings(analysis))
     assert 'Baseline and "64 Units"' in text and "differ by -0.0100" in text
 
 
@@ -37,7 +37,7 @@ def test_a_winner_is_named_with_its_interval_and_the_report_says_the_objective(
     tmp_path,
 ):
     analysis = analysed_pair(0.02, objective=Objective.named("val_loss"))
-    text = "\n".join(study_summary(analysis))
+    text = "\n".join(findings(analysis))
     assert "- **B** is better than A: -0.0200 [" in text
     report = write_report(RunDir(tmp_path), analysis, [])
     assert "Objective: `val_loss` (minimized)" in report
@@ -48,7 +48,7 @@ def test_a_winner_is_named_with_its_interval_and_the_report_says_the_objective(
 
 def test_an_equal_trial_names_no_winner():
     analysis = analysed_pair(0.0)
-    assert "no winner is named" in "\n".join(study_summary(analysis))
+    assert "no winner is named" in "\n".join(findings(analysis))
 
 
 def test_with_one_run_what_cannot_be_estimated_is_left_blank(tmp_path):
@@ -118,7 +118,7 @@ def test_runs_needed_reads_the_same_in_every_table(tmp_path):
     assert cell in ("> 1000", str(trial.comparison.repeats_needed))
     assert result_row(trial, analysis)["repeats_needed"] == cell
     assert comparison_table(analysis)[-1].endswith(f"| {cell} |")
-    summary = "\n".join(study_summary(analysis))
+    summary = "\n".join(findings(analysis))
     assert "B (5 runs: its interval [" in summary
     assert f"planned at the margin, {cell} runs per trial would decide it)" in summary
 
@@ -129,7 +129,7 @@ def test_repeated_runs_without_a_finished_reference_are_not_called_one_run():
         fabricated_trial("B", [0.80, 0.84], shifts=[0.0, 0.01]),
     ]
     settings = StudySettings(seed=1, repeats=2, reference="A")
-    text = "\n".join(study_summary(analyze(trials, settings)))
+    text = "\n".join(findings(analyze(trials, settings)))
     assert "No comparison yet: A" in text and "One run per trial" not in text
 
 
@@ -138,7 +138,7 @@ def test_no_trial_is_called_overfitting_when_every_gap_is_negative():
         fabricated_trial("A", [0.80, 0.84]),  # trains to 0.6: validation above
         fabricated_trial("B", [0.82, 0.83]),
     ]
-    text = "\n".join(study_summary(analyze(trials, SETTINGS)))
+    text = "\n".join(findings(analyze(trials, SETTINGS)))
     assert "A: -0.2400; B: -0.2300" in text
     assert "Widest gap" not in text and "none overfits" in text
 
@@ -147,7 +147,7 @@ def test_no_trial_is_called_overfitting_when_every_gap_is_negative():
 def test_a_choice_is_called_best_or_worst_only_below_the_level(p_value, named):
     from hypermodels.space import Dimension
     from tuning.importance import Slice
-    from tuning.reports import _direction
+    from tuning.importance_outputs import _direction
 
     choice = Slice(
         Dimension("activation", choices=("relu", "tanh")), ["relu", "tanh", "relu"],

@@ -98,7 +98,7 @@ def test_resuming_with_other_settings_names_them():
 # Named by Keras Tuner itself, beside its oracle.json.
 KERAS_TUNER_FILES = {"tuner0.json"}
 # The file names a module may spell that are not a run's: the dataset's.
-DATA_FILES = {("data.py", "imdb_word_index.json")}
+DATA_FILES = {("text.py", "imdb_word_index.json")}
 FILE_NAME = re.compile(r"\.(csv|json|md|png|h5|keras|log|partial|old)$")
 
 

@@ -84,11 +84,11 @@ def test_numbers_that_one_run_cannot_give_are_blank_in_the_csv(tmp_path):
 
 def test_importance_csv_has_a_row_per_share_largest_first(tmp_path, assessed_search):
     from tests.conftest import read_csv
+    from tuning.importance_outputs import write_importance_table
     from tuning.run_dir import RunDir
-    from tuning.tables import write_tables
 
     analysis, importance = assessed_search
-    write_tables(RunDir(tmp_path), analysis, importance)
+    write_importance_table(RunDir(tmp_path), importance)
     rows = read_csv(tmp_path / "importance.csv")
     overall = [r for r in rows if r["among"] == "all trials"]
     assert [r["hyperparameter"] for r in rows[:1]] == ["learning_rate"]

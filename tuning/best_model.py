@@ -12,9 +12,9 @@ import keras
 import keras_tuner as kt
 
 from tuning.analysis import Analysis
-from tuning.data import check_word_index
 from tuning.errors import UsageError
 from tuning.run_dir import ModelDir, RunDir
+from tuning.text import check_word_index
 
 logger = logging.getLogger(__name__)
 

@@ -55,9 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def compare(args: argparse.Namespace) -> int:
     from tuning.analysis import analyze_run
-    from tuning.figures import draw_differences, write_figure
-    from tuning.reports import write_pair_report
-    from tuning.tables import write_pair_table
+    from tuning.compare_outputs import write_comparison
     from tuning.two_studies import compare_studies, differing_settings
 
     run_a, run_b = RunDir(args.run_a), RunDir(args.run_b)
@@ -85,9 +83,7 @@ def compare(args: argparse.Namespace) -> int:
         )
     _check_output(output, two)
     output.mkdir(parents=True, exist_ok=True)
-    write_pair_table(written.table, two)
-    figure = write_figure(written.figure, draw_differences(two))
-    write_pair_report(written.report, two, figure)
+    write_comparison(written, two)
     _print_summary(two)
     print(output)
     return 0
@@ -172,16 +168,12 @@ def _check_repeated(run_dir: RunDir, settings: StudySettings) -> None:
 
 
 def _print_summary(two) -> None:
-    from tuning.tables import format_cell
+    from tuning.tables import format_bounds
 
     width = max(len(p.label) for p in two.pairs)
     for pair in two.pairs:
         result = pair.comparison
-        interval = (
-            f"[{format_cell(result.ci_low)}, {format_cell(result.ci_high)}]"
-            if not math.isnan(result.ci_low)
-            else ""
-        )
+        interval = format_bounds(result.ci_low, result.ci_high)
         print(
             f"{pair.label:<{width}}  B-A {result.difference:+.4f} {interval:<18} "
             f"{result.verdict}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
 import pickle
 import zipfile
@@ -23,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from tuning.errors import DataError
-from tuning.run_dir import atomic_file
+from tuning.files import atomic_file
 from tuning.settings import DATA_ENV_VAR, KERAS_DOWNLOAD, NUM_WORDS, SEQUENCE_LENGTH
 
 CACHE_ENV_VAR = "IMDB_TUNE_CACHE"
 
 # `keras.datasets.imdb.load_data` defaults, which the local path reproduces.
 _SHUFFLE_SEED = 113
-_START_CHAR = 1
+START_CHAR = 1
 _OOV_CHAR = 2
 _INDEX_FROM = 3
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -212,7 +211,7 @@ def _encode(reviews: np.ndarray, num_words: int) -> list[np.ndarray]:
     lengths = np.fromiter((len(review) + 1 for review in reviews), dtype=np.int64)
     flat = np.empty(lengths.sum(), dtype=np.int32)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    flat[starts] = _START_CHAR
+    flat[starts] = START_CHAR
     words = np.ones(len(flat), dtype=bool)
     words[starts] = False
     ranks = np.fromiter(
@@ -220,9 +219,16 @@ def _encode(reviews: np.ndarray, num_words: int) -> list[np.ndarray]:
     )
     if ranks.size and ranks.min() < 0:
         raise ValueError(f"found the negative rank {ranks.min()}")
-    flat[words] = np.minimum(ranks + _INDEX_FROM, num_words)
-    flat[flat >= num_words] = _OOV_CHAR
+    flat[words] = word_ids(ranks, num_words)
     return np.split(flat, starts[1:])
+
+
+def word_ids(ranks, num_words: int) -> np.ndarray:
+    """The model's ids of word ranks, as `keras.datasets.imdb.load_data` makes
+    them: offset past the reserved ids, and the OOV id for a word outside
+    the `num_words` most frequent."""
+    ids = np.asarray(ranks, dtype=np.int64) + _INDEX_FROM
+    return np.where(ids < num_words, ids, _OOV_CHAR)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -249,13 +255,13 @@ def _download(num_words: int):
     """Keras' own loader; turns a failed download into a `DataError`."""
     import keras
 
-    return _downloaded(
+    return downloaded(
         lambda: keras.datasets.imdb.load_data(num_words=num_words),
         f"When offline, pass --data PATH to a local imdb.npz (or set {DATA_ENV_VAR}).",
     )
 
 
-def _downloaded(fetch, fix: str):
+def downloaded(fetch, fix: str):
     """Returns `fetch()`, a Keras download; a failure becomes a `DataError`."""
     try:
         return fetch()
@@ -286,80 +292,3 @@ def holdout_split(
         chosen = rng.choice(members, size=round(fraction * len(members)), replace=False)
         holdout[chosen] = True
     return (x[~holdout], y[~holdout]), (x[holdout], y[holdout])
-
-
-# What the dataset's text went through before ranking (shared/data/README.md):
-# Keras' punctuation filter plus tab and newline become spaces, then lowercase.
-_FILTERED = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
-_TO_SPACES = str.maketrans(_FILTERED, " " * len(_FILTERED))
-KERAS_WORD_INDEX_FILE = "imdb_word_index.json"
-
-
-def load_word_index(data_path: Path | None) -> dict[str, int]:
-    """The word -> rank mapping of the data: `imdb_word_index.json` beside a
-    local `imdb.npz`, else Keras' download.
-
-    Raises:
-        DataError: if neither can be had.
-    """
-    if data_path is not None:
-        local = Path(data_path).with_name(KERAS_WORD_INDEX_FILE)
-        if local.is_file():
-            return check_word_index(local)
-    import keras
-
-    return _downloaded(
-        keras.datasets.imdb.get_word_index,
-        f"Put {KERAS_WORD_INDEX_FILE} next to the local imdb.npz.",
-    )
-
-
-def check_word_index(path: Path) -> dict[str, int]:
-    """Reads a word index: a JSON object of words and their integer ranks.
-
-    Raises:
-        DataError: naming the file, if it is anything else.
-    """
-    try:
-        words = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"Cannot read the word index {str(path)!r} ({e}).") from None
-    if not isinstance(words, dict) or not all(
-        isinstance(word, str) and type(rank) is int for word, rank in words.items()
-    ):
-        raise DataError(
-            f"{str(path)!r} is not a word index (a JSON object of words and their "
-            "integer ranks). Put the imdb_word_index.json of the data there."
-        )
-    return words
-
-
-def encode_reviews(
-    texts: list[str],
-    word_index: dict[str, int],
-    num_words: int = NUM_WORDS,
-    maxlen: int = SEQUENCE_LENGTH,
-) -> np.ndarray:
-    """Tokenizes raw reviews the way the dataset was, then pads them.
-
-    Words are lowercased and split after the dataset's punctuation filter;
-    words the index lacks are dropped (as unseen test words were), rarer ones
-    than `num_words` become the OOV index, and the start character leads.
-
-    Returns:
-        An int32 array of shape `(len(texts), maxlen)`.
-    """
-    from keras.utils import pad_sequences
-
-    sequences = []
-    for text in texts:
-        ranks = [
-            word_index[w]
-            for w in text.translate(_TO_SPACES).lower().split()
-            if w in word_index
-        ]
-        ids = [
-            r + _INDEX_FROM if r + _INDEX_FROM < num_words else _OOV_CHAR for r in ranks
-        ]
-        sequences.append([_START_CHAR, *ids])
-    return pad_sequences(sequences, maxlen=maxlen)

@@ -6,11 +6,12 @@
   panel per trial, train against validation, the objective's best epoch
   starred;
 - `comparison.png`: each trial's mean objective with its 95% interval as a
-  dot and whiskers, the reference trial's interval shaded;
-- after a wider search, `importance.png` (each hyperparameter's share with
-  its interval) and `slices.png` (each trial's objective against each
-  hyperparameter), written apart (`write_importance_figures`), so that
-  `tuning.plot` redraws the others without assessing importance again.
+  dot and whiskers, the reference trial's interval shaded.
+
+A wider search's `importance.png` and `slices.png` are drawn by
+`tuning.importance_outputs` (so `tuning.plot` redraws these five without
+assessing importance again), and `compare.png` by `tuning.compare_outputs`;
+both write through `write_figure`.
 
 Every trial keeps one colour across all figures. Searches with more trials
 than `--top` draw the best ones by the objective. What to draw is computed
@@ -25,12 +26,10 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
-from tuning import verdicts
 from tuning.analysis import Analysis, TrialResult
-from tuning.importance import Importance, Slice
+from tuning.files import atomic_file
 from tuning.objective import METRICS
-from tuning.run_dir import RunDir, atomic_file
-from tuning.two_studies import TwoStudies
+from tuning.run_dir import RunDir
 
 TITLES = {
     "val_accuracy": "Validation accuracy",
@@ -246,161 +245,6 @@ def draw_intervals(intervals: Intervals, colors: dict, subtitle: str = ""):
     return figure
 
 
-def share_label(name: str, condition: str | None, trials: int) -> str:
-    """A share's name; a conditional rate's says among which trials."""
-    return f"{name}\n(the {trials} trials with {condition})" if condition else name
-
-
-def draw_importance(importance: Importance, objective: str, subtitle: str = ""):
-    """One bar per hyperparameter: its share, whiskers its interval;
-    returns the Figure."""
-    from matplotlib.figure import Figure
-
-    shares = importance.shares
-    figure = Figure(figsize=(8, 1.5 + 0.5 * len(shares)), layout="constrained")
-    axes = figure.subplots()
-    rows = range(len(shares))
-    conditional = [s.condition is not None for s in shares]
-    axes.barh(
-        list(rows),
-        [s.share for s in shares],
-        xerr=[
-            [max(s.share - s.low, 0) for s in shares],
-            [max(s.high - s.share, 0) for s in shares],
-        ],
-        color=["tab:orange" if c else "tab:blue" for c in conditional],
-        capsize=3,
-    )
-    axes.set_yticks(
-        list(rows), [share_label(s.name, s.condition, s.trials) for s in shares]
-    )
-    axes.invert_yaxis()
-    axes.set_xlim(0, 1)
-    axes.set_xlabel(f"Share of the variance of {objective} it explains alone")
-    axes.set_title(
-        f"What matters: fANOVA over {importance.trials} trials\n"
-        "bar: estimate; whiskers: 95% interval over resampled trials",
-        fontsize="medium",
-    )
-    axes.grid(alpha=0.3, axis="x")
-    figure.suptitle(subtitle, fontsize="small")
-    return figure
-
-
-def draw_slices(importance: Importance, objective: str, subtitle: str = ""):
-    """Small multiples, one per hyperparameter: every trial's objective
-    against its value, with its runs' interval; returns the Figure."""
-    from matplotlib.figure import Figure
-
-    slices = [s for s in importance.slices if s.values]
-    shares = {s.name: s.share for s in importance.shares}
-    columns = min(3, len(slices))
-    rows = math.ceil(len(slices) / columns)
-    figure = Figure(figsize=(4 * columns, 3 * rows), layout="constrained")
-    grid = figure.subplots(rows, columns, sharey=True, squeeze=False)
-    for axes, piece in zip(grid.flat, slices, strict=False):
-        _draw_slice(axes, piece, shares.get(piece.axis.name))
-        axes.set_ylabel(TITLES.get(objective, objective))
-    for axes in grid.flat[len(slices) :]:
-        axes.set_visible(False)
-    figure.suptitle(
-        f"Each trial's mean best {objective} against each hyperparameter "
-        f"(whiskers: 95% interval over its runs). {subtitle}",
-        fontsize="small",
-    )
-    return figure
-
-
-def _draw_slice(axes, piece: Slice, share: float | None) -> None:
-    axis = piece.axis
-    if axis.choices is None:
-        x = piece.values
-        if axis.log:
-            _log_axis(axes.xaxis, axis.integer)
-        elif axis.integer:
-            from matplotlib.ticker import MaxNLocator
-
-            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    else:
-        # Each choice at its own position, its trials spread across it.
-        positions = {value: i for i, value in enumerate(axis.choices)}
-        counts = {value: piece.values.count(value) for value in positions}
-        seen = dict.fromkeys(positions, 0)
-        x = []
-        for value in piece.values:
-            spread = 0.3 * (seen[value] / max(counts[value] - 1, 1) - 0.5)
-            x.append(positions[value] + (spread if counts[value] > 1 else 0))
-            seen[value] += 1
-        axes.set_xticks(list(positions.values()), [str(v) for v in positions])
-    bounded = [i for i, low in enumerate(piece.lows) if not math.isnan(low)]
-    if bounded:
-        axes.vlines([x[i] for i in bounded], [piece.lows[i] for i in bounded],
-                    [piece.highs[i] for i in bounded], color="tab:blue",
-                    alpha=0.4)  # fmt: skip
-    axes.plot(x, piece.means, "o", color="tab:blue", markersize=4)
-    title = axis.name + (f" (share {share:.2f})" if share is not None else "")
-    if axis.condition:
-        title += f"\nonly trials with {axis.condition}"
-    axes.set_title(title, fontsize="medium")
-    axes.set_xlabel(axis.name + (" (log scale)" if axis.log else ""))
-    axes.grid(alpha=0.3)
-
-
-VERDICT_COLORS = {
-    verdicts.BETTER: "tab:green",
-    verdicts.WORSE: "tab:red",
-    verdicts.EQUIVALENT: "tab:blue",
-}
-
-
-def draw_differences(two: TwoStudies):
-    """One row per matched trial: B minus A as a dot, its simultaneous
-    interval as whiskers, 0 and plus or minus the margin marked; returns
-    the Figure."""
-    from matplotlib.figure import Figure
-
-    pairs = two.pairs
-    figure = Figure(figsize=(8, 1.8 + 0.45 * len(pairs)), layout="constrained")
-    axes = figure.subplots()
-    axes.axvspan(-two.margin, two.margin, fill=False, hatch="//",
-                 edgecolor="tab:green", linewidth=0, alpha=0.5,
-                 label=f"± margin {two.margin:g}")  # fmt: skip
-    axes.axvline(0, color="grey", linewidth=0.8)
-    for row, pair in enumerate(pairs):
-        result = pair.comparison
-        color = VERDICT_COLORS.get(result.verdict, "tab:grey")
-        if not math.isnan(result.ci_low):
-            axes.hlines(row, result.ci_low, result.ci_high, color=color, linewidth=2)
-        axes.plot(result.difference, row, "o", color=color, markersize=7)
-    axes.set_yticks(
-        list(range(len(pairs))),
-        [f"{p.label}: {p.comparison.verdict}" for p in pairs],
-    )
-    axes.invert_yaxis()
-    objective = TITLES.get(two.a.objective.name, two.a.objective.name).lower()
-    axes.set_xlabel(f"B minus A: difference of mean best {objective}")
-    axes.set_title(f"{two.names[1]} (B) against {two.names[0]} (A)", fontsize="medium")
-    axes.grid(alpha=0.3, axis="x")
-    figure.legend(loc="outside lower center", fontsize="small")
-    figure.suptitle(
-        f"Whiskers: simultaneous 95% interval over {len(pairs)} pair(s)",
-        fontsize="small",
-    )
-    return figure
-
-
-def _log_axis(axis, integer: bool) -> None:
-    """A log scale labelled at its decades; an integer's (16 to 256) also at
-    2 and 5 times them, as plain numbers."""
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
-    axis.axes.set_xscale("log")
-    axis.set_minor_formatter(NullFormatter())
-    if integer:
-        axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        axis.set_major_formatter(FormatStrFormatter("%g"))
-
-
 def write_figure(path: Path, figure) -> Path:
     """Saves `figure` as a PNG at `path`; a reader sees it whole or not at all."""
     with atomic_file(path) as file:
@@ -432,24 +276,6 @@ def write_figures(
     figures["comparison"] = draw_intervals(
         comparison_intervals(analysis, trials), colors, subtitle
     )
-    return [write_figure(run_dir.figure(name), f) for name, f in figures.items()]
-
-
-def write_importance_figures(
-    run_dir: RunDir, analysis: Analysis, importance: Importance | None
-) -> list[Path]:
-    """Writes a wider search's `importance.png` (where assessed) and
-    `slices.png` into `RUN_DIR/plots/`, and removes an earlier one that this
-    assessment has not drawn; returns the files written."""
-    objective = analysis.objective.name
-    subtitle = analysis.settings.protocol_description
-    figures = {}
-    if importance and importance.shares:
-        figures["importance"] = draw_importance(importance, objective, subtitle)
-    if importance and any(s.values for s in importance.slices):
-        figures["slices"] = draw_slices(importance, objective, subtitle)
-    for name in {"importance", "slices"} - set(figures):
-        run_dir.figure(name).unlink(missing_ok=True)  # never left to disagree
     return [write_figure(run_dir.figure(name), f) for name, f in figures.items()]
 
 

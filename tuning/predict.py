@@ -57,7 +57,7 @@ def predict(args: argparse.Namespace) -> int:
     runtime.settle_packages(os.environ["KERAS_BACKEND"])
 
     from tuning.best_model import load_best_model
-    from tuning.data import encode_reviews
+    from tuning.text import encode_reviews
 
     model, word_index = load_best_model(run_dir)
     probabilities = model.predict(encode_reviews(reviews, word_index), verbose=0)

@@ -20,37 +20,13 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from tuning.errors import UsageError
+from tuning.files import write_text_atomically
 from tuning.settings import StudySettings
 
 # Inside a run directory while a process owns it: who, for the next one's message.
 OWNER_FILE = ".owner"
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A binary file to write `path` through: a temporary name beside it,
-    renamed to `path` when the block ends, removed if the block fails.
-
-    A reader, or a run killed mid-write, sees the old file or the new one,
-    never a part.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            yield file
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Writes `text` to `path` through `atomic_file`."""
-    with atomic_file(path) as file:
-        file.write(text.encode())
 
 
 class ModelDir:

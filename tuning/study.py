@@ -18,18 +18,23 @@ import keras_tuner as kt
 from hypermodels import SentimentHyperModel
 from tuning.analysis import Analysis, analyze_run
 from tuning.best_model import export_best_model
-from tuning.data import holdout_split, load_imdb, load_word_index
+from tuning.board_outputs import write_report_to_board, write_verdicts
+from tuning.data import holdout_split, load_imdb
 from tuning.errors import StudyStopped, UsageError
-from tuning.figures import write_figures, write_importance_figures
+from tuning.figures import write_figures
 from tuning.grouped import device_description, runs_at_once
 from tuning.importance import assess
+from tuning.importance_outputs import (
+    write_importance_figures,
+    write_importance_table,
+)
 from tuning.modes import make_oracle
 from tuning.reports import write_report
 from tuning.run_dir import RunDir
 from tuning.runtime import outliving_objects_frozen
 from tuning.settings import NUM_WORDS, SEQUENCE_LENGTH, StudySettings
-from tuning.summaries import write_report_to_board, write_verdicts
 from tuning.tables import write_tables
+from tuning.text import load_word_index
 from tuning.tuner import EVALUATION_BATCH_SIZE, StudyTuner, WriteFailed
 
 if TYPE_CHECKING:
@@ -81,7 +86,8 @@ def run_study(
             lead_search(tuner, run_dir, cluster)
         analysis = analyze_run(run_dir, settings)
         importance = assess(analysis)
-        write_tables(run_dir, analysis, importance)
+        write_tables(run_dir, analysis)
+        write_importance_table(run_dir, importance)
         write_verdicts(run_dir, analysis)
         figures = write_figures(run_dir, analysis)
         figures += write_importance_figures(run_dir, analysis, importance)

@@ -1,10 +1,7 @@
-"""A run's tables: `results.csv`, `runs.csv`, `histories.csv`, `importance.csv`
-and the terminal's; and two studies' `compare.csv`.
-
-Each renders an `tuning.analysis.Analysis` (one row per trial, per finished
-run, and per run and epoch), its `tuning.importance.Importance` (one row
-per hyperparameter) or a `tuning.two_studies.TwoStudies` (one row per
-matched trial).
+"""A run's tables: `results.csv`, `runs.csv`, `histories.csv` and the
+terminal's, each rendering an `tuning.analysis.Analysis` (one row per trial,
+per finished run, and per run and epoch); and the cells and CSV files every
+table is written with.
 """
 
 from __future__ import annotations
@@ -16,11 +13,10 @@ from pathlib import Path
 
 from tuning import verdicts
 from tuning.analysis import RUN_METRICS, Analysis, TrialResult
-from tuning.importance import Importance
+from tuning.files import write_text_atomically
 from tuning.objective import HISTORY_METRICS
 from tuning.records import epoch_numbers, failure_reason
-from tuning.run_dir import RunDir, write_text_atomically
-from tuning.two_studies import TwoStudies
+from tuning.run_dir import RunDir
 
 # The results columns that are not hyperparameters.
 SUMMARY_COLUMNS = (
@@ -128,82 +124,23 @@ def history_rows(trial: TrialResult, protocol: str) -> list[dict]:
     ]
 
 
-def importance_rows(importance: Importance) -> list[dict]:
-    """One row per hyperparameter assessed, largest share first; a
-    conditional rate's rows last, with the trials it was assessed among."""
-    scales = {s.axis.name: s.axis.scale for s in importance.slices}
-    return [
-        {
-            "rank": rank,
-            "hyperparameter": share.name,
-            "share": share.share,
-            "ci_low": share.low,
-            "ci_high": share.high,
-            "trials": share.trials,
-            "among": f"{share.condition} = True" if share.condition else "all trials",
-            "scale": scales[share.name],
-        }
-        for rank, share in enumerate(importance.shares, start=1)
-    ]
-
-
-def write_tables(
-    run_dir: RunDir, analysis: Analysis, importance: Importance | None = None
-) -> list[dict]:
-    """Writes `results.csv`, `runs.csv`, `histories.csv` and, where
-    importance was assessed, `importance.csv` (removed where it was not, so
-    that it never disagrees with the report).
+def write_tables(run_dir: RunDir, analysis: Analysis) -> list[dict]:
+    """Writes `results.csv`, `runs.csv` and `histories.csv`.
 
     Returns:
         The results rows, in trial start order.
     """
     rows = [result_row(trial, analysis) for trial in analysis.trials]
     protocol = analysis.settings.protocol
-    _write_csv(run_dir.results_csv, rows)
-    _write_csv(
+    write_csv(run_dir.results_csv, rows)
+    write_csv(
         run_dir.runs_csv, [r for t in analysis.trials for r in run_rows(t, analysis)]
     )
-    _write_csv(
+    write_csv(
         run_dir.histories_csv,
         [row for t in analysis.trials for row in history_rows(t, protocol)],
     )
-    if importance and importance.shares:
-        _write_csv(run_dir.importance_csv, importance_rows(importance))
-    else:
-        run_dir.importance_csv.unlink(missing_ok=True)
     return rows
-
-
-def pair_rows(two: TwoStudies) -> list[dict]:
-    """One row per matched trial: each study's runs and mean objective, B
-    minus A with its interval, P(B>A), the verdict and the runs it needs."""
-    rows = []
-    for pair in two.pairs:
-        result = pair.comparison
-        a, b = pair.a.summaries["objective"], pair.b.summaries["objective"]
-        rows.append(
-            {
-                "label": pair.label,
-                "runs_a": a.n,
-                "runs_b": b.n,
-                "mean_a": a.mean,
-                "mean_b": b.mean,
-                "difference": result.difference,
-                "difference_ci_low": result.ci_low,
-                "difference_ci_high": result.ci_high,
-                "p_b_beats_a": result.p_beats,
-                "interval": result.interval,
-                "margin": two.margin,
-                "verdict": result.verdict,
-                "repeats_needed": verdicts.runs_needed_cell(result),
-            }
-        )
-    return rows
-
-
-def write_pair_table(path: Path, two: TwoStudies) -> None:
-    """Writes `compare.csv`."""
-    _write_csv(path, pair_rows(two))
 
 
 def format_table(analysis: Analysis) -> str:
@@ -229,6 +166,14 @@ def format_table(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
+def format_bounds(low: float, high: float, signed: bool = False) -> str:
+    """An interval as `[low, high]`; empty where it is undefined (one run)."""
+    if math.isnan(low):
+        return ""
+    sign = "+" if signed else ""
+    return f"[{low:{sign}.4f}, {high:{sign}.4f}]"
+
+
 def format_cell(value, digits: int = 4) -> str:
     """Metrics to `digits` decimals, blank where they could not be estimated
     (NaN: an interval over one run); anything else as it is."""
@@ -241,7 +186,7 @@ def _join_cells(cells: list[str], widths: list[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[dict]) -> None:
     """Writes rows with the union of their keys as header, atomically."""
     fieldnames = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()

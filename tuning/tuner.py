@@ -18,11 +18,12 @@ from tuning.callbacks import (
     StopOnNaN,
     StopOnRequest,
 )
+from tuning.files import write_text_atomically
 from tuning.grouped import DeviceArrays, RunGroup, runs_at_once
 from tuning.modes import TrialBudget
 from tuning.records import failure_reason, read_history, trial_label
 from tuning.rounds import ROUND_KEY
-from tuning.run_dir import RunDir, write_text_atomically
+from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
 
 logger = logging.getLogger(__name__)

@@ -63,6 +63,18 @@ INTERVALS = (
 )
 # Every verdict, in the order outputs list them.
 ALL = (*DECIDED, UNDECIDED, NO_VERDICT)
+
+
+def method(family: str) -> str:
+    """How every verdict is reached, as a report says it after "the
+    difference of means with its": the interval over the `family` of
+    comparisons, and the rule."""
+    return (
+        f"simultaneous 95% interval over {family} ({INTERVALS}; "
+        "docs/statistics.md). " + RULE
+    )
+
+
 # The verdict as a number a table can sort (TensorBoard's HParams): better
 # 1, equivalent 0, worse -1; undecided and no verdict have none.
 CODES = {BETTER: 1.0, EQUIVALENT: 0.0, WORSE: -1.0}

@@ -21,7 +21,8 @@ import socket
 import grpc
 
 from tuning.errors import UsageError
-from tuning.run_dir import RunDir, atomic_file
+from tuning.files import atomic_file
+from tuning.run_dir import RunDir
 
 # gRPC metadata keys (lower case, as gRPC requires).
 SECRET_KEY = "imdb-tune-secret"

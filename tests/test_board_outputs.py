@@ -3,8 +3,8 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from tests.conftest import analysed_pair
+from tuning.board_outputs import write_verdicts
 from tuning.run_dir import RunDir
-from tuning.summaries import write_verdicts
 
 
 def scalar(directory, tag):
@@ -28,9 +28,9 @@ def test_each_run_of_a_compared_trial_carries_its_verdict_for_hparams(tmp_path):
 
 
 def test_the_report_and_figures_reach_tensorboards_text_and_images(tmp_path):
+    from tuning.board_outputs import write_report_to_board
     from tuning.figures import write_figures
     from tuning.reports import write_report
-    from tuning.summaries import write_report_to_board
 
     run_dir = RunDir(tmp_path)
     analysis = analysed_pair(0.02)
