@@ -242,10 +242,12 @@ def test_the_grid_on_two_workers_runs_each_variant_once(imdb_path, tmp_path):
     ],
     ids=["random-repeats", "bayesian", "hyperband", "grid-repeats-auto"],
 )
-def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path):
+def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path, capsys):
     argv = [*mode_flags, "--workers", "2", *SMALL, "--seed", "1"]
     argv += ["--data", str(imdb_path), "--logdir", str(tmp_path)]
     assert search.main(argv) == 0
+    # -q: the chief's oracle prints no trial tables, as one process's does not.
+    assert "Running Trial" not in capsys.readouterr().out
     run_dir = tmp_path / mode_flags[1]
     statuses = trial_statuses(run_dir)
     assert_every_trial_completed_once(run_dir, len(statuses))

@@ -160,6 +160,30 @@ def test_saved_state_that_is_valid_json_but_wrong_is_one_line(
     assert after == before  # refused before anything was written
 
 
+def test_a_run_whose_files_are_all_gone_is_refused_not_dropped(
+    finished_run, tmp_path, capsys
+):
+    """Both of a finished run's files deleted: the trial still says it
+    ended, so Keras Tuner would not train the run again."""
+    argv, logdir = finished_run
+    shutil.copytree(logdir, tmp_path / "logs")
+    run_dir = RunDir(tmp_path / "logs" / "grid")
+    run_dir.history_csv("0", 0).unlink()
+    run_dir.run_record("0", 0).unlink()
+    before = {p: p.read_bytes() for p in run_dir.root.rglob("*") if p.is_file()}
+    argv = [*argv[:-3], "--logdir", str(tmp_path / "logs"), "-q"]
+    for command, args in ((search.main, argv), (plot.main, [str(run_dir.root)])):
+        status = command(args)
+        one_line_error(
+            status,
+            capsys.readouterr().err,
+            f"{str(run_dir.trial_dir('0'))!r} is damaged (trial Baseline ended, "
+            "but its run 0 left neither history_0.csv nor repeat_0.json)",
+        )
+    after = {p: p.read_bytes() for p in run_dir.root.rglob("*") if p.is_file()}
+    assert after == before
+
+
 def test_a_run_killed_mid_row_keeps_the_rows_before_it(tmp_path):
     path = tmp_path / "history_0.csv"
     path.write_text(

@@ -15,7 +15,7 @@ from tuning import verdicts
 from tuning.objective import HISTORY_METRICS, Objective
 from tuning.records import RunRecord, TrialRecord, epoch_numbers, load_trials
 from tuning.rounds import Schedule
-from tuning.run_dir import RunDir
+from tuning.run_dir import RunDir, damaged
 from tuning.settings import StudySettings
 
 COMPLETED = "COMPLETED"
@@ -160,8 +160,34 @@ class Analysis:
 
 
 def analyze_run(run_dir: RunDir, settings: StudySettings) -> Analysis:
-    """Analyses the trials recorded in `run_dir`."""
-    return analyze(load_trials(run_dir), settings)
+    """Analyses the trials recorded in `run_dir`.
+
+    Raises:
+        UsageError: naming a damaged file, or a trial that ended without the
+            files of one of its runs: Keras Tuner would not train it again,
+            and every output would count one run fewer without a word.
+    """
+    records = load_trials(run_dir)
+    for record in records:
+        if record.status == COMPLETED:
+            _check_every_run_found(run_dir, record, settings)
+    return analyze(records, settings)
+
+
+def _check_every_run_found(
+    run_dir: RunDir, record: TrialRecord, settings: StudySettings
+) -> None:
+    found = {run.repeat for run in record.finished_runs}
+    reference = record.label == settings.reference
+    for repeat in settings.runs_of(record.round, reference):
+        if repeat not in found:
+            history = run_dir.history_csv(record.trial_id, repeat).name
+            finished = run_dir.run_record(record.trial_id, repeat).name
+            raise damaged(
+                run_dir.trial_dir(record.trial_id),
+                f"trial {record.label} ended, but its run {repeat} left neither "
+                f"{history} nor {finished}",
+            )
 
 
 def analyze(records: list[TrialRecord], settings: StudySettings) -> Analysis:

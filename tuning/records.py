@@ -88,6 +88,7 @@ class TrialRecord:
         hyperparameters: the trial's values, the `variant` name excluded.
         runs: its training runs that finished an epoch, by repeat.
         message: Keras Tuner's failure message, if any.
+        round: with `--repeats auto`, the round it trained its runs in.
     """
 
     trial_id: str
@@ -96,6 +97,7 @@ class TrialRecord:
     hyperparameters: dict
     runs: list[RunRecord]
     message: str | None = None
+    round: int | None = None
 
     @property
     def finished_runs(self) -> list[RunRecord]:
@@ -180,7 +182,7 @@ def _load_trial(run_dir: RunDir, trial_id: str, ended: bool) -> TrialRecord:
     values = dict(values)
     label = trial_label(trial_id, values)
     values.pop(VARIANT_KEY, None)
-    values.pop(ROUND_KEY, None)
+    round_ = values.pop(ROUND_KEY, None)
     runs = []
     for repeat in run_dir.repeats(trial_id):
         run = _load_run(run_dir, trial_id, repeat)
@@ -193,6 +195,7 @@ def _load_trial(run_dir: RunDir, trial_id: str, ended: bool) -> TrialRecord:
         hyperparameters=values,
         runs=runs,
         message=trial.get("message"),
+        round=round_,
     )
 
 

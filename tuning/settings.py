@@ -154,6 +154,14 @@ class StudySettings:
             return Schedule.adaptive(self.max_repeats, comparisons)
         return Schedule.fixed(self.repeats, comparisons)
 
+    def runs_of(self, round_: int | None, reference: bool) -> range:
+        """The runs a trial trains, by index: all `repeats`; with `--repeats
+        auto`, those its round adds to its variant's (`reference`: whether
+        it is the reference's)."""
+        if round_ is None:
+            return range(self.repeats)
+        return self.schedule().runs_of_round(round_, reference)
+
     @property
     def search_mode(self) -> Mode:
         """The `Mode` named `mode`: what its trials are and what it allows."""

@@ -83,6 +83,9 @@ def run_study(
         else:
             from tuning.distributed.launch import lead_search
 
+            # What `tuner.search` sets on a chief's oracle, which serves here
+            # instead: whether it prints Keras Tuner's trial tables.
+            tuner.oracle.verbose = verbose
             lead_search(tuner, run_dir, cluster)
         analysis = analyze_run(run_dir, settings)
         importance = assess(analysis)

@@ -207,12 +207,11 @@ class StudyTuner(kt.Tuner):
     def repeats(self, trial) -> range:
         """The runs `trial` trains, by index: all `settings.repeats`, or
         with `--repeats auto` those its round adds to its variant's."""
-        round_ = trial.hyperparameters.values.get(ROUND_KEY)
-        if round_ is None:
-            return range(self.settings.repeats)
-        label = trial_label(trial.trial_id, trial.hyperparameters.values)
-        reference = label == self.settings.reference
-        return self.settings.schedule().runs_of_round(round_, reference)
+        values = trial.hyperparameters.values
+        label = trial_label(trial.trial_id, values)
+        return self.settings.runs_of(
+            values.get(ROUND_KEY), label == self.settings.reference
+        )
 
     def _drop_damaged_checkpoint(self, trial_id: str, repeats: range) -> None:
         """Starts a trial's runs afresh when its checkpoint cannot be read
