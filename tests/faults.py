@@ -14,6 +14,8 @@ the run directory for a moment to send a signal. The faults:
   (SIGCONT) or kills the process.
 - `kill-after-trials N`: a chief: SIGKILL once its workers have ended N
   trials.
+- `kill-after-trial-ends N`: a search in one process: SIGKILL once its
+  oracle has ended N trials, before the next begins.
 - `signal-at-epoch SIGNAL N TRIAL HOW`: send SIGINT or SIGTERM (`INT`,
   `TERM`) as epoch N (1-based) of trial TRIAL begins; `raised` lets its
   `KeyboardInterrupt` go, `swallowed` catches it, as NumPy does while it
@@ -92,6 +94,22 @@ def _after_trials(count: str) -> None:
     chief._Servicer.EndTrial = end_trial_then_kill
 
 
+def _after_trial_ends(count: str) -> None:
+    import keras_tuner as kt
+
+    end_trial = kt.Oracle.end_trial
+    ended = []
+
+    def end_trial_then_kill(self, trial):
+        response = end_trial(self, trial)
+        ended.append(trial.trial_id)
+        if len(ended) == int(count):
+            _signal_self(signal.SIGKILL)
+        return response
+
+    kt.Oracle.end_trial = end_trial_then_kill
+
+
 def _signal_at_epoch(name: str, epoch: str, trial_id: str, how: str) -> None:
     import keras
 
@@ -122,6 +140,7 @@ FAULTS = {
     "kill-at-epoch": _at_epoch(signal.SIGKILL),
     "stop-at-epoch": _at_epoch(signal.SIGSTOP),
     "kill-after-trials": _after_trials,
+    "kill-after-trial-ends": _after_trial_ends,
     "signal-at-epoch": _signal_at_epoch,
 }
 

@@ -1,5 +1,6 @@
 import json
 import shutil
+import signal
 
 import pytest
 
@@ -9,6 +10,7 @@ from tests.conftest import (
     grid_argv,
     one_line_error,
     read_csv,
+    run_with_fault,
 )
 from tuning import compare, search
 from tuning.analysis import analyze
@@ -178,6 +180,21 @@ def test_a_study_stopped_before_its_end_is_not_compared(
     oracle.write_text(json.dumps({**state, "end_order": end_order}))
     status, _, err = run_compare([noise_pair, killed], capsys)
     one_line_error(status, err, "is not finished (64 Units)")
+
+
+@pytest.mark.slow
+def test_a_search_stopped_between_trials_is_not_compared(imdb_path, tmp_path, capsys):
+    argv = ["--mode", "random", "--max-trials", "3", "--repeats", "2"]
+    argv += ["--epochs", "1", "--limit", "64", "--seed", "1", "-q"]
+    argv += ["--data", str(imdb_path), "--logdir", str(tmp_path)]
+    killed = run_with_fault(["kill-after-trial-ends", "1"], "tuning.search", argv)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run_dir = tmp_path / "random"
+    state = json.loads((run_dir / "oracle.json").read_text())
+    assert state["start_order"] == state["end_order"] == ["0"]  # nothing running
+    copy = shutil.copytree(run_dir, tmp_path / "copy")
+    status, _, err = run_compare([run_dir, copy], capsys)
+    one_line_error(status, err, "is not finished: it is running, or stopped")
 
 
 def test_every_setting_is_classified_for_comparing_two_studies():

@@ -108,7 +108,8 @@ def test_every_file_a_run_writes_is_one_its_run_directory_names(grid_run):
     run_dir = RunDir(root)
     labels = [row["label"] for row in read_csv(run_dir.results_csv)]
     named = {
-        run_dir.study, run_dir.oracle, run_dir.results_csv, run_dir.runs_csv,
+        run_dir.study, run_dir.oracle, run_dir.search_ended, run_dir.results_csv,
+        run_dir.runs_csv,
         run_dir.histories_csv, run_dir.report, run_dir.best_model.model,
         run_dir.best_model.vocabulary, run_dir.best_model.description,
         *(run_dir.figure(f"{kind}{metric}") for metric in ("accuracy", "loss")

@@ -150,11 +150,12 @@ def _check_finished(run_dir: RunDir, analysis) -> None:
     labels = {t.label for t in analysis.trials}
     open_ = [t.label for t in analysis.trials if t.record.status not in ENDED_STATUSES]
     open_ += [v for v in analysis.settings.variants if v not in labels]  # a grid's
-    if open_:
+    if open_ or not run_dir.search_ended.is_file():
+        which = f" ({', '.join(open_)})" if open_ else ""
         raise UsageError(
-            f"{str(run_dir.root)!r} is not finished ({', '.join(open_)}): it is "
-            "running, or stopped before its end. Run its search again to finish "
-            "it, then compare."
+            f"{str(run_dir.root)!r} is not finished{which}: it is running, or "
+            "stopped before its end. Run its search again to finish it, then "
+            "compare."
         )
 
 

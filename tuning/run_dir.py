@@ -95,6 +95,12 @@ class RunDir:
         return self.root / "study.json"
 
     @property
+    def search_ended(self) -> Path:
+        """Written when the search has run to its end (its trial count);
+        absent while it runs, and after it was stopped."""
+        return self.root / "search_ended.json"
+
+    @property
     def oracle(self) -> Path:
         """Keras Tuner's search state."""
         return self.root / "oracle.json"

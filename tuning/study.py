@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -22,6 +23,7 @@ from tuning.board_outputs import write_report_to_board, write_verdicts
 from tuning.data import holdout_split, load_imdb
 from tuning.errors import StudyStopped, UsageError
 from tuning.figures import write_figures
+from tuning.files import write_text_atomically
 from tuning.grouped import device_description, runs_at_once
 from tuning.importance import assess
 from tuning.importance_outputs import (
@@ -77,6 +79,7 @@ def run_study(
     )
     tuner = _tuner(run_dir, settings, oracle, training)
     with outliving_objects_frozen(), _stopped_by_write_errors(run_dir):
+        run_dir.search_ended.unlink(missing_ok=True)  # until it ends again
         run_dir.write_settings(settings)
         if cluster is None:
             tuner.search(*training.arguments, **training.keywords)
@@ -88,6 +91,9 @@ def run_study(
             tuner.oracle.verbose = verbose
             lead_search(tuner, run_dir, cluster)
         analysis = analyze_run(run_dir, settings)
+        write_text_atomically(
+            run_dir.search_ended, json.dumps({"trials": len(analysis.trials)}) + "\n"
+        )
         importance = assess(analysis)
         write_tables(run_dir, analysis)
         write_importance_table(run_dir, importance)
