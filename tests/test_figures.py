@@ -122,6 +122,25 @@ def test_importance_bars_carry_their_intervals_and_name_conditions(assessed_sear
     assert widths == pytest.approx([s.share for s in importance.shares])
 
 
+def test_a_choice_s_trials_spread_around_its_place_and_numbers_stay_put():
+    from hypermodels.space import Dimension
+    from tuning.importance import Slice
+    from tuning.importance_outputs import slice_points
+
+    nan = math.nan
+    choice = Slice(Dimension("activation", choices=("relu", "tanh", "gelu")),
+                   ["tanh", "relu", "tanh", "tanh"], [0.8, 0.7, 0.9, 0.85],
+                   [nan] * 4, [nan] * 4, None, nan)  # fmt: skip
+    points = slice_points(choice)
+    assert points.ticks == {"relu": 0, "tanh": 1, "gelu": 2}
+    assert points.x == pytest.approx([0.85, 0, 1.0, 1.15])  # tanh's three spread
+    assert points.means == choice.means
+    units = Dimension("units", low=16, high=256, log=True, integer=True)
+    number = Slice(units, [32, 128], [0.8, 0.9], [0.79, 0.88], [0.81, 0.92], 1.0, 0.3)
+    assert slice_points(number) == ([32, 128], [0.8, 0.9], [0.79, 0.88],
+                                    [0.81, 0.92], {})  # fmt: skip
+
+
 def test_slices_put_log_scaled_hyperparameters_on_log_axes(assessed_search):
     from tuning.importance_outputs import draw_slices
 

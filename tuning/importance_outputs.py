@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 from tuning.analysis import Analysis
 from tuning.figures import TITLES, write_figure
@@ -211,29 +212,83 @@ def share_label(name: str, condition: str | None, trials: int) -> str:
     return f"{name}\n(the {trials} trials with {condition})" if condition else name
 
 
+class Bars(NamedTuple):
+    """What the importance figure draws: one bar per share, largest first.
+
+    Attributes:
+        labels: each share's name (`share_label`).
+        shares: the bars' lengths.
+        below, above: the whiskers' lengths either side of a bar's end (an
+            estimate at its interval's edge has none on that side).
+        conditional: whether each is a rate assessed among some trials.
+    """
+
+    labels: list[str]
+    shares: list[float]
+    below: list[float]
+    above: list[float]
+    conditional: list[bool]
+
+
+def importance_bars(importance: Importance) -> Bars:
+    """The importance figure's bars, computed apart from drawing them."""
+    shares = importance.shares
+    return Bars(
+        [share_label(s.name, s.condition, s.trials) for s in shares],
+        [s.share for s in shares],
+        [max(s.share - s.low, 0) for s in shares],
+        [max(s.high - s.share, 0) for s in shares],
+        [s.condition is not None for s in shares],
+    )
+
+
+class SlicePoints(NamedTuple):
+    """Where one slice's trials go: `x` a value's position (a choice's
+    trials spread across their choice's place), `ticks` a choice's place
+    and label (empty for a number), and each trial's mean objective with
+    its interval (NaN bounds for one run)."""
+
+    x: list[float]
+    means: list[float]
+    lows: list[float]
+    highs: list[float]
+    ticks: dict[str, float]
+
+
+def slice_points(piece: Slice) -> SlicePoints:
+    """One slice's points, computed apart from drawing them."""
+    if piece.axis.choices is None:
+        x, ticks = list(piece.values), {}
+    else:
+        places = {value: i for i, value in enumerate(piece.axis.choices)}
+        counts = {value: piece.values.count(value) for value in places}
+        seen = dict.fromkeys(places, 0)
+        x = []
+        for value in piece.values:
+            spread = 0.3 * (seen[value] / max(counts[value] - 1, 1) - 0.5)
+            x.append(places[value] + (spread if counts[value] > 1 else 0))
+            seen[value] += 1
+        ticks = {str(value): place for value, place in places.items()}
+    return SlicePoints(x, piece.means, piece.lows, piece.highs, ticks)
+
+
 def draw_importance(importance: Importance, objective: str, subtitle: str = ""):
     """One bar per hyperparameter: its share, whiskers its interval;
     returns the Figure."""
     from matplotlib.figure import Figure
 
-    shares = importance.shares
-    figure = Figure(figsize=(8, 1.5 + 0.5 * len(shares)), layout="constrained")
+    bars = importance_bars(importance)
+    figure = Figure(figsize=(8, 1.5 + 0.5 * len(bars.labels)), layout="constrained")
     axes = figure.subplots()
-    rows = range(len(shares))
-    conditional = [s.condition is not None for s in shares]
+    rows = list(range(len(bars.labels)))
     axes.barh(
-        list(rows),
-        [s.share for s in shares],
-        xerr=[
-            [max(s.share - s.low, 0) for s in shares],
-            [max(s.high - s.share, 0) for s in shares],
-        ],
-        color=["tab:orange" if c else "tab:blue" for c in conditional],
+        rows,
+        bars.shares,
+        xerr=[bars.below, bars.above],
+        color=["tab:orange" if c else "tab:blue" for c in bars.conditional],
         capsize=3,
     )
-    axes.set_yticks(
-        list(rows), [share_label(s.name, s.condition, s.trials) for s in shares]
-    )
+    axes.set_yticks(rows, bars.labels)
     axes.invert_yaxis()
     axes.set_xlim(0, 1)
     axes.set_xlabel(f"Share of the variance of {objective} it explains alone")
@@ -272,32 +327,21 @@ def draw_slices(importance: Importance, objective: str, subtitle: str = ""):
 
 
 def _draw_slice(axes, piece: Slice, share: float | None) -> None:
-    axis = piece.axis
-    if axis.choices is None:
-        x = piece.values
-        if axis.log:
-            _log_axis(axes.xaxis, axis.integer)
-        elif axis.integer:
-            from matplotlib.ticker import MaxNLocator
+    axis, points = piece.axis, slice_points(piece)
+    if points.ticks:
+        axes.set_xticks(list(points.ticks.values()), list(points.ticks))
+    elif axis.log:
+        _log_axis(axes.xaxis, axis.integer)
+    elif axis.integer:
+        from matplotlib.ticker import MaxNLocator
 
-            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    else:
-        # Each choice at its own position, its trials spread across it.
-        positions = {value: i for i, value in enumerate(axis.choices)}
-        counts = {value: piece.values.count(value) for value in positions}
-        seen = dict.fromkeys(positions, 0)
-        x = []
-        for value in piece.values:
-            spread = 0.3 * (seen[value] / max(counts[value] - 1, 1) - 0.5)
-            x.append(positions[value] + (spread if counts[value] > 1 else 0))
-            seen[value] += 1
-        axes.set_xticks(list(positions.values()), [str(v) for v in positions])
-    bounded = [i for i, low in enumerate(piece.lows) if not math.isnan(low)]
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bounded = [i for i, low in enumerate(points.lows) if not math.isnan(low)]
     if bounded:
-        axes.vlines([x[i] for i in bounded], [piece.lows[i] for i in bounded],
-                    [piece.highs[i] for i in bounded], color="tab:blue",
+        axes.vlines([points.x[i] for i in bounded], [points.lows[i] for i in bounded],
+                    [points.highs[i] for i in bounded], color="tab:blue",
                     alpha=0.4)  # fmt: skip
-    axes.plot(x, piece.means, "o", color="tab:blue", markersize=4)
+    axes.plot(points.x, points.means, "o", color="tab:blue", markersize=4)
     title = axis.name + (f" (share {share:.2f})" if share is not None else "")
     if axis.condition:
         title += f"\nonly trials with {axis.condition}"
