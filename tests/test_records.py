@@ -10,6 +10,7 @@ from tuning import plot, search
 from tuning.errors import UsageError
 from tuning.records import failure_reason, load_trials, read_history
 from tuning.run_dir import RunDir
+from tuning.settings import StudySettings
 
 
 def test_a_failed_trial_records_its_exception_not_jax_notes():
@@ -28,13 +29,13 @@ def test_a_failed_trial_records_its_exception_not_jax_notes():
 
 
 def test_a_run_directory_without_trials_has_no_records(tmp_path):
-    assert load_trials(RunDir(tmp_path)) == []
+    assert load_trials(RunDir(tmp_path), StudySettings()) == []
 
 
 @pytest.mark.slow
 def test_trials_are_read_back_in_start_order_with_their_runs(grid_run):
     _, run_dir = grid_run
-    records = load_trials(RunDir(run_dir))
+    records = load_trials(RunDir(run_dir), RunDir(run_dir).read_settings())
     assert [r.label for r in records] == [v.name for v in VARIANTS]
     for record, variant in zip(records, VARIANTS, strict=True):
         assert record.status == "COMPLETED"
@@ -155,7 +156,7 @@ def test_saved_state_that_is_valid_json_but_wrong_is_one_line(
         status = command(args)
         one_line_error(status, capsys.readouterr().err, f"{str(path)!r} is damaged")
     with pytest.raises(UsageError, match=re.escape(reason)):
-        load_trials(run_dir)
+        load_trials(run_dir, run_dir.read_settings())
     after = {p: p.read_bytes() for p in run_dir.root.rglob("*") if p.is_file()}
     assert after == before  # refused before anything was written
 

@@ -93,7 +93,7 @@ def test_the_checkpoint_keeps_the_best_epoch_over_all_runs(imdb_path, tmp_path):
     tuner.search(
         data.x_train, data.y_train, validation_data=validation, epochs=3, verbose=0
     )
-    (record,) = load_trials(run_dir)
+    (record,) = load_trials(run_dir, settings)
     bests = [max(run.history["val_accuracy"]) for run in record.runs]
     assert max(bests) > bests[-1]  # so a checkpoint per run would keep the last's
     (trial,) = tuner.oracle.trials.values()

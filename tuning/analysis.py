@@ -13,12 +13,17 @@ import dataclasses
 
 from tuning import verdicts
 from tuning.objective import HISTORY_METRICS, Objective
-from tuning.records import RunRecord, TrialRecord, epoch_numbers, load_trials
+from tuning.records import (
+    COMPLETED,
+    RunRecord,
+    TrialRecord,
+    epoch_numbers,
+    load_trials,
+)
 from tuning.rounds import Schedule
-from tuning.run_dir import RunDir, damaged
+from tuning.run_dir import RunDir
 from tuning.settings import StudySettings
 
-COMPLETED = "COMPLETED"
 # Per-run metrics summarized over a trial's runs ("objective": the run's
 # best value of the study's objective, what the oracle averages).
 RUN_METRICS = ("best_val_accuracy", "final_val_accuracy", "objective")
@@ -154,40 +159,12 @@ class Analysis:
         """A trial's standing by the objective: the mean over its finished
         runs of each run's best (Keras Tuner's score, what `best_trial`
         ranks by); before a run has finished, the best of its mean curve."""
-        if trial.summaries:
-            return trial.summaries["objective"].mean
-        return trial.history[self.objective.name][trial.best_epoch - 1]
+        return _score(trial, self.objective)
 
 
 def analyze_run(run_dir: RunDir, settings: StudySettings) -> Analysis:
-    """Analyses the trials recorded in `run_dir`.
-
-    Raises:
-        UsageError: naming a damaged file, or a trial that ended without the
-            files of one of its runs: Keras Tuner would not train it again,
-            and every output would count one run fewer without a word.
-    """
-    records = load_trials(run_dir)
-    for record in records:
-        if record.status == COMPLETED:
-            _check_every_run_found(run_dir, record, settings)
-    return analyze(records, settings)
-
-
-def _check_every_run_found(
-    run_dir: RunDir, record: TrialRecord, settings: StudySettings
-) -> None:
-    found = {run.repeat for run in record.finished_runs}
-    reference = record.label == settings.reference
-    for repeat in settings.runs_of(record.round, reference):
-        if repeat not in found:
-            history = run_dir.history_csv(record.trial_id, repeat).name
-            finished = run_dir.run_record(record.trial_id, repeat).name
-            raise damaged(
-                run_dir.trial_dir(record.trial_id),
-                f"trial {record.label} ended, but its run {repeat} left neither "
-                f"{history} nor {finished}",
-            )
+    """Analyses the trials recorded in `run_dir` (`load_trials` checks them)."""
+    return analyze(load_trials(run_dir, settings), settings)
 
 
 def analyze(records: list[TrialRecord], settings: StudySettings) -> Analysis:
@@ -391,5 +368,10 @@ def _best_completed(trials: list[TrialResult], objective: Objective):
     scored = [t for t in trials if t.record.status == COMPLETED and t.summaries]
     if not scored:
         return None
-    means = [t.summaries["objective"].mean for t in scored]
-    return scored[objective.best_index(means)]
+    return scored[objective.best_index([_score(t, objective) for t in scored])]
+
+
+def _score(trial: TrialResult, objective: Objective) -> float:
+    if trial.summaries:
+        return trial.summaries["objective"].mean
+    return trial.history[objective.name][trial.best_epoch - 1]

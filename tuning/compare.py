@@ -81,7 +81,7 @@ def compare(args: argparse.Namespace) -> int:
             "variant, searches by hyperparameters (the same --seed and space). "
             "Pass two studies of the same trials."
         )
-    _check_output(output, two)
+    _check_output(written, two)
     output.mkdir(parents=True, exist_ok=True)
     write_comparison(written, two)
     _print_summary(two)
@@ -121,9 +121,10 @@ def _output_path(text: str) -> Path:
     return Path(text)
 
 
-def _check_output(output: Path, two) -> None:
+def _check_output(written: ComparisonDir, two) -> None:
     """Refuses an output that would write into a study, onto a file, or
     over another comparison's `compare.md`."""
+    output = written.root
     resolved = output.resolve()
     for directory in (resolved, *resolved.parents):
         if RunDir(directory).study.is_file():
@@ -133,7 +134,7 @@ def _check_output(output: Path, two) -> None:
             )
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {str(output)!r} is a file. Pass a directory.")
-    report = ComparisonDir(output).report
+    report = written.report
     title = f"# {two.names[1]} against {two.names[0]}"
     if report.is_file() and report.read_text().splitlines()[:1] != [title]:
         raise UsageError(

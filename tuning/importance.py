@@ -36,8 +36,9 @@ from typing import NamedTuple
 import numpy as np
 
 from hypermodels.space import Dimension, dimensions
-from tuning.analysis import COMPLETED, Analysis
+from tuning.analysis import Analysis
 from tuning.modes import TrialBudget
+from tuning.records import COMPLETED
 
 logger = logging.getLogger(__name__)
 

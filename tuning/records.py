@@ -20,8 +20,10 @@ from hypermodels.variants import VARIANT_KEY
 from tuning.objective import HISTORY_METRICS, Objective
 from tuning.rounds import ROUND_KEY
 from tuning.run_dir import RunDir, damaged
+from tuning.settings import StudySettings
 
 # Keras Tuner's trial statuses, and those of a trial its oracle has ended.
+COMPLETED = "COMPLETED"
 TRIAL_STATUSES = ("RUNNING", "IDLE", "INVALID", "STOPPED", "COMPLETED", "FAILED")
 ENDED_STATUSES = ("INVALID", "STOPPED", "COMPLETED", "FAILED")
 # What a run's history must record.
@@ -88,7 +90,6 @@ class TrialRecord:
         hyperparameters: the trial's values, the `variant` name excluded.
         runs: its training runs that finished an epoch, by repeat.
         message: Keras Tuner's failure message, if any.
-        round: with `--repeats auto`, the round it trained its runs in.
     """
 
     trial_id: str
@@ -97,7 +98,6 @@ class TrialRecord:
     hyperparameters: dict
     runs: list[RunRecord]
     message: str | None = None
-    round: int | None = None
 
     @property
     def finished_runs(self) -> list[RunRecord]:
@@ -132,16 +132,20 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
     }
 
 
-def load_trials(run_dir: RunDir) -> list[TrialRecord]:
+def load_trials(run_dir: RunDir, settings: StudySettings) -> list[TrialRecord]:
     """Reads every started trial of a run, in the order the trials started,
-    checking each file against what it must contain.
+    checking each file against what it must contain, and each trial that
+    ended against the runs `settings` planned for it.
 
     Returns:
         A list of `TrialRecord`; empty when no trial has started.
 
     Raises:
         UsageError: naming the first file that is not what this tool wrote
-            (unreadable, or readable but wrong), and the way out.
+            (unreadable, or readable but wrong), or a trial that ended
+            without the files of one of its runs (Keras Tuner would not
+            train it again, and every output would count one run fewer
+            without a word); and the way out.
     """
     if not run_dir.oracle.is_file():
         return []
@@ -149,7 +153,10 @@ def load_trials(run_dir: RunDir) -> list[TrialRecord]:
         run_dir.oracle, {"start_order": list, "end_order": list, "ongoing_trials": dict}
     )
     ended = set(oracle["end_order"])
-    return [_load_trial(run_dir, str(t), t in ended) for t in oracle["start_order"]]
+    return [
+        _load_trial(run_dir, str(t), t in ended, settings)
+        for t in oracle["start_order"]
+    ]
 
 
 def _read_json(path, required: dict[str, type]) -> dict:
@@ -166,7 +173,9 @@ def _read_json(path, required: dict[str, type]) -> dict:
     return content
 
 
-def _load_trial(run_dir: RunDir, trial_id: str, ended: bool) -> TrialRecord:
+def _load_trial(
+    run_dir: RunDir, trial_id: str, ended: bool, settings: StudySettings
+) -> TrialRecord:
     path = run_dir.trial_file(trial_id)
     if not path.is_file():
         raise damaged(run_dir.oracle, f"it names trial {trial_id}, which has no {path}")
@@ -188,6 +197,9 @@ def _load_trial(run_dir: RunDir, trial_id: str, ended: bool) -> TrialRecord:
         run = _load_run(run_dir, trial_id, repeat)
         if run.epochs:
             runs.append(run)
+    if status == COMPLETED:
+        planned = settings.runs_of(round_, label == settings.reference)
+        _check_every_run_found(run_dir, trial_id, label, planned, runs)
     return TrialRecord(
         trial_id=trial_id,
         label=label,
@@ -195,8 +207,22 @@ def _load_trial(run_dir: RunDir, trial_id: str, ended: bool) -> TrialRecord:
         hyperparameters=values,
         runs=runs,
         message=trial.get("message"),
-        round=round_,
     )
+
+
+def _check_every_run_found(
+    run_dir: RunDir, trial_id: str, label: str, planned: range, runs: list[RunRecord]
+) -> None:
+    found = {run.repeat for run in runs if run.finished}
+    for repeat in planned:
+        if repeat not in found:
+            history = run_dir.history_csv(trial_id, repeat).name
+            finished = run_dir.run_record(trial_id, repeat).name
+            raise damaged(
+                run_dir.trial_dir(trial_id),
+                f"trial {label} ended, but its run {repeat} left neither "
+                f"{history} nor {finished}",
+            )
 
 
 def _load_run(run_dir: RunDir, trial_id: str, repeat: int) -> RunRecord:

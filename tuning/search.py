@@ -307,9 +307,9 @@ def search(args: argparse.Namespace) -> int:
         settings = resolve_settings(vars(args), saved, fresh_seed=_fresh_seed())
         run_dir.check_resumable(saved, settings)
         if saved:
-            from tuning.analysis import analyze_run
+            from tuning.records import load_trials
 
-            analyze_run(run_dir, saved)  # every trial's files checked before a write
+            load_trials(run_dir, saved)  # every trial's files checked before a write
         with runtime.collections_paused():
             from tuning.data import check_data_file
 
