@@ -78,7 +78,7 @@ def test_repeated_trials_carry_a_band_around_their_mean_curve():
 
 
 @pytest.mark.slow
-def test_results_carry_mean_interval_and_the_identical_pair_is_not_told_apart(
+def test_results_carry_mean_interval_and_a_small_difference_is_not_a_winner(
     noise_pair,
 ):
     results = {row["label"]: row for row in read_csv(noise_pair / "results.csv")}
@@ -89,13 +89,15 @@ def test_results_carry_mean_interval_and_the_identical_pair_is_not_told_apart(
         assert float(row["best_val_accuracy_mean"]) == pytest.approx(sum(bests) / 3)
         low, high = float(row["objective_ci_low"]), float(row["objective_ci_high"])
         assert low < float(row["objective_mean"]) < high
-    pair = results["64 Units"]
+    pair = results["32 Units"]
     assert pair["reference"] == "Baseline"
     assert pair["verdict"] in ("undecided", "equivalent")
     assert pair["margin"] == "0.005"
-    assert float(pair["difference_ci_low"]) < 0 < float(pair["difference_ci_high"])
+    low, high = float(pair["difference_ci_low"]), float(pair["difference_ci_high"])
+    assert low < float(pair["difference"]) < high
     report = (noise_pair / "report.md").read_text()
-    assert "Compared with **Baseline**" in report and "no winner is named" in report
+    assert "Compared with **Baseline**" in report
+    assert "runs paired by their seed" in report
     assert (noise_pair / "plots" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -107,40 +109,26 @@ def _verdict(low: float, high: float, margin: float) -> str:
 
 @pytest.mark.slow
 def test_the_verdict_is_recomputed_from_runs_csv_with_scipy(noise_pair):
-    """The method the report names, from SciPy alone: the F test of each
-    spread against the other's, then Dunnett's interval (`scipy.stats.
-    dunnett`) guarded by Welch's (`ttest_ind`), or Welch's with Hsu's
-    degrees of freedom."""
+    """The method the report names, from SciPy alone. Run k of both trials
+    trained from one seed; with two trials, the spread left by the trials'
+    and the seeds' effects is half the variance of the runs' differences,
+    so Dunnett's interval over one comparison, its guard and the F test's
+    fallback are all the paired t interval (`scipy.stats.ttest_rel`)."""
     import numpy as np
     from scipy import stats
 
     (row,) = [r for r in read_csv(noise_pair / "results.csv") if r["reference"]]
     runs = read_csv(noise_pair / "runs.csv")
     trial, reference = (
-        np.array([float(r["objective"]) for r in runs if r["label"] == label])
+        [r for r in runs if r["label"] == label]
         for label in (row["label"], row["reference"])
     )
-    margin = float(row["margin"])
-    spreads_agree = all(
-        stats.f.sf(a.var(ddof=1) / b.var(ddof=1), len(a) - 1, len(b) - 1) >= 0.05
-        for a, b in ((trial, reference), (reference, trial))
+    assert [r["seed"] for r in trial] == [r["seed"] for r in reference]
+    trial, reference = (
+        np.array([float(r["objective"]) for r in rows]) for rows in (trial, reference)
     )
-    if spreads_agree:
-        interval = stats.dunnett(trial, control=reference, rng=0).confidence_interval()
-        low, high = interval.low[0], interval.high[0]
-        verdict = _verdict(low, high, margin)
-        welch = stats.ttest_ind(trial, reference, equal_var=False)
-        if _verdict(*welch.confidence_interval(0.95), margin) != verdict:
-            verdict = "undecided"
-    else:
-        error = np.sqrt(trial.var(ddof=1) / 3 + reference.var(ddof=1) / 3)
-        low, high = stats.t.interval(
-            0.95, 2, loc=trial.mean() - reference.mean(), scale=error
-        )
-        verdict = _verdict(low, high, margin)
-    assert row["interval"] == ("pooled" if spreads_agree else "own")
-    # SciPy integrates Dunnett's multivariate t to about 0.1%.
-    close = 2e-3 * (high - low)
-    assert float(row["difference_ci_low"]) == pytest.approx(low, abs=close)
-    assert float(row["difference_ci_high"]) == pytest.approx(high, abs=close)
-    assert row["verdict"] == verdict
+    interval = stats.ttest_rel(trial, reference).confidence_interval(0.95)
+    assert row["interval"] == "pooled"
+    assert float(row["difference_ci_low"]) == pytest.approx(interval.low, rel=1e-3)
+    assert float(row["difference_ci_high"]) == pytest.approx(interval.high, rel=1e-3)
+    assert row["verdict"] == _verdict(interval.low, interval.high, float(row["margin"]))

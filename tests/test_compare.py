@@ -22,7 +22,7 @@ from tuning.two_studies import compare_studies
 def other_seeds(imdb_path, tmp_path_factory):
     """The noise pair's study again, from seed 6."""
     logdir = tmp_path_factory.mktemp("other-seeds")
-    argv = grid_argv(imdb_path, logdir, "Baseline,64 Units", repeats=3, seed=6)
+    argv = grid_argv(imdb_path, logdir, "Baseline,32 Units", repeats=3, seed=6)
     assert search.main(argv) == 0
     return logdir / "grid"
 
@@ -50,7 +50,7 @@ def test_the_same_study_from_other_seeds_is_never_better_or_worse(
     status, out, _ = run_compare(argv, capsys)
     assert status == 0 and out.strip().splitlines()[-1] == str(output)
     rows = {row["label"]: row for row in read_csv(output / "compare.csv")}
-    assert set(rows) == {"Baseline", "64 Units"}
+    assert set(rows) == {"Baseline", "32 Units"}
     for row in rows.values():
         assert row["runs_a"] == row["runs_b"] == "3"
         assert row["verdict"] not in ("better", "worse")
@@ -179,7 +179,7 @@ def test_a_study_stopped_before_its_end_is_not_compared(
     end_order = [t for t in state["end_order"] if t != "1"]  # killed in trial 1
     oracle.write_text(json.dumps({**state, "end_order": end_order}))
     status, _, err = run_compare([noise_pair, killed], capsys)
-    one_line_error(status, err, "is not finished (64 Units)")
+    one_line_error(status, err, "is not finished (32 Units)")
 
 
 @pytest.mark.slow

@@ -52,6 +52,16 @@ def test_a_resumed_run_keeps_its_seed_unless_one_is_given():
     assert resolve_settings(flags(), None, {}, fresh_seed=3).seed == 3
 
 
+def test_new_studies_pair_their_runs_by_seed_and_older_ones_keep_their_own():
+    assert resolve_settings(flags(), None, {}).common_seeds
+    older = json.loads(StudySettings().to_json())
+    del older["common_seeds"]  # a study.json written before the setting
+    saved = StudySettings.from_json(json.dumps(older), "study.json")
+    assert not saved.common_seeds
+    assert not resolve_settings(flags(), saved, {}).common_seeds
+    assert saved.schedule(8) != StudySettings(max_repeats=12).schedule(8)
+
+
 def test_the_reference_is_baseline_else_the_first_variant():
     settings = resolve_settings(flags("--variants", "Dropout,MSE Loss"), None, {})
     assert settings.reference == "Dropout"

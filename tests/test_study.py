@@ -148,7 +148,7 @@ def test_one_ctrl_c_or_sigterm_stops_the_study_within_the_epoch(
 def auto_argv(imdb_path, logdir):
     """Three variants in rounds with a margin too narrow to settle any
     comparison: every round up to 5 runs a trial is trained."""
-    argv = ["--variants", "Baseline,64 Units,Dropout", "--repeats", "auto"]
+    argv = ["--variants", "Baseline,Dropout,L2 Regularization", "--repeats", "auto"]
     argv += ["--max-repeats", "5", "--margin", "0.0001", "--epochs", "1"]
     return argv + ["--limit", "300", "--seed", "4", "--data", str(imdb_path)]
 
@@ -163,9 +163,9 @@ def test_repeats_auto_trains_in_rounds_and_a_killed_study_goes_on(
     run_dir = RunDir(whole / "grid")
     runs = read_csv(run_dir.runs_csv)
     counts = {label: sum(r["label"] == label for r in runs) for label in
-              ("Baseline", "64 Units", "Dropout")}  # fmt: skip
-    # Trials 4 then 5 runs; the reference, in both comparisons, sqrt(2) times.
-    assert counts == {"Baseline": 8, "64 Units": 5, "Dropout": 5}
+              ("Baseline", "Dropout", "L2 Regularization")}  # fmt: skip
+    # Trials 4 then 5 runs; the reference, whose run k each pairs with, too.
+    assert counts == {"Baseline": 5, "Dropout": 5, "L2 Regularization": 5}
     assert [r["round"] for r in runs if r["label"] == "Dropout"] == [
         "1", "1", "1", "1", "2",
     ]  # fmt: skip
@@ -173,11 +173,11 @@ def test_repeats_auto_trains_in_rounds_and_a_killed_study_goes_on(
     assert results["Dropout"]["verdict"] == "undecided"
     assert results["Dropout"]["margin"] == "0.0001"
     report = run_dir.report.read_text()
-    assert "- Undecided: 64 Units (5 runs: " in report
+    assert "- Undecided: Dropout (5 runs: " in report
     assert "the margin, > 1000 runs per trial would decide it)." in report
     assert "Rounds (`--repeats auto`, up to 5 runs a trial)" in report
 
-    # The same study killed in its second round (64 Units' first run of it,
+    # The same study killed in its second round (Dropout's first run of it,
     # trial 4), then resumed.
     killed = tmp_path / "killed"
     argv = [*auto_argv(imdb_path, killed), "--logdir", str(killed), "-q"]

@@ -30,15 +30,20 @@ def histories(run_dir, label):
 
 
 @pytest.mark.slow
-def test_each_run_has_its_own_recorded_seed_and_tensorboard_run(noise_pair):
+def test_run_k_of_every_trial_shares_its_recorded_seed_and_has_its_tensorboard_run(
+    noise_pair,
+):
     runs = read_csv(noise_pair / "runs.csv")
     assert [(r["label"], r["repeat"]) for r in runs] == [
-        (label, str(k)) for label in ("Baseline", "64 Units") for k in range(3)
+        (label, str(k)) for label in ("Baseline", "32 Units") for k in range(3)
     ]
-    assert len({r["seed"] for r in runs}) == 6
+    seeds = {(r["label"], r["repeat"]): r["seed"] for r in runs}
+    assert len(set(seeds.values())) == 3
+    assert all(seeds["Baseline", k] == seeds["32 Units", k] for k in "012")
     baseline = histories(noise_pair, "Baseline")
     assert baseline["0"] != baseline["1"]  # other seeds, other runs
-    for label in ("Baseline", "64 Units"):
+    assert histories(noise_pair, "32 Units")["0"] != baseline["0"]  # other models
+    for label in ("Baseline", "32 Units"):
         board = sorted(p.name for p in (noise_pair / "tensorboard" / label).iterdir())
         assert board == ["repeat_0", "repeat_1", "repeat_2"]
 

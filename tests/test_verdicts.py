@@ -21,6 +21,7 @@ from tuning.verdicts import (
     compare_all,
     decide,
     own_interval,
+    paired_interval,
     repeats_needed,
     why_undecided,
 )
@@ -101,6 +102,9 @@ def test_the_schedule_spends_the_level_over_its_looks():
     assert spent[0] > 0.05 / 4 and min(spent) > 0  # Pocock-type: more early
     assert [adaptive.round_of(k) for k in (0, 3, 4, 11)] == [1, 1, 2, 4]
     assert adaptive.round_of(20, reference=True) == 3
+    paired = Schedule.adaptive(12, 8, paired=True)  # run k against run k
+    assert paired.reference_runs == paired.trial_runs == (4, 6, 9, 12)
+    assert paired.family(2).paired and paired.family(2).correlation == 0.5
 
 
 def test_the_pooled_interval_is_dunnetts_as_scipy_computes_it():
@@ -154,26 +158,106 @@ def test_a_pooled_verdict_needs_the_trials_own_interval_to_agree():
     assert lucky.verdict == UNDECIDED and "own Welch interval" in lucky.why
 
 
-@pytest.mark.parametrize("repeats", ["auto", 5])
-def test_false_verdicts_stay_under_their_bounds_in_simulated_studies(repeats):
+PAIRED = Family(4, 0.05, 0.5, paired=True)
+
+
+def paired_groups(rng, own_sds, runs=8):
+    """A reference and trials whose run k shares seed k's effect."""
+    seeds = rng.normal(0, 0.003, runs)
+    return {
+        name: 0.88 + seeds + rng.normal(0, sd, runs)
+        for name, sd in zip(["r", "0", "1", "2", "3"], own_sds, strict=True)
+    }
+
+
+def test_runs_paired_by_seed_share_what_the_trials_and_seeds_leave():
+    """Dunnett's interval on the two-way layout's residual variance (trials
+    by seeds, from NumPy here) with SciPy's multivariate t at correlation
+    1/2: the seeds' shared effect, three times the rest, cancels."""
+    rng = np.random.default_rng(7)
+    groups = paired_groups(rng, [0.001] * 5)
+    pairs = {name: (name, "r") for name in "0123"}
+    found = compare_all(groups, pairs, ACCURACY, 0.005, PAIRED)
+    table = np.array(list(groups.values()))
+    left = (
+        table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True)
+        + table.mean()
+    )  # fmt: skip
+    df = 4 * 7
+    error = np.sqrt((left**2).sum() / df * 2 / 8)
+    shape = np.full((4, 4), 0.5) + np.eye(4) * 0.5
+    statistics = stats.multivariate_t(shape=shape, df=df, seed=1)
+    for name, comparison in found.items():
+        assert comparison.interval == POOLED and comparison.verdict == EQUIVALENT
+        half = (comparison.ci_high - comparison.ci_low) / 2
+        assert comparison.difference == pytest.approx(
+            (groups[name] - groups["r"]).mean()
+        )
+        c = np.full(4, half / error)
+        assert statistics.cdf(c, lower_limit=-c) == pytest.approx(0.95, abs=2e-3)
+    unpaired = compare_all(groups, pairs, ACCURACY, 0.005, Family(4, 0.05, 0.5))
+    assert all(
+        unpaired[n].ci_high - unpaired[n].ci_low
+        > 2 * (found[n].ci_high - found[n].ci_low)
+        for n in pairs
+    )
+
+
+def test_a_paired_comparison_that_spreads_more_gets_its_own_paired_t_interval():
+    rng = np.random.default_rng(8)
+    groups = paired_groups(rng, [0.001, 0.001, 0.006, 0.001, 0.001])
+    pairs = {name: (name, "r") for name in "0123"}
+    found = compare_all(groups, pairs, ACCURACY, 0.005, PAIRED)
+    loud = found["1"]
+    assert loud.interval == OWN and "F test" in loud.why
+    expected = stats.ttest_rel(groups["1"], groups["r"]).confidence_interval(0.9875)
+    assert (loud.ci_low, loud.ci_high) == pytest.approx((expected.low, expected.high))
+    assert all(found[n].interval == POOLED for n in "023")
+
+
+def test_the_same_configuration_from_the_same_seeds_is_equivalent():
+    rng = np.random.default_rng(9)
+    groups = paired_groups(rng, [0.001] * 5)
+    groups["0"] = groups["r"].copy()  # 64 Units is Baseline's configuration
+    comparison = compare(groups["0"], groups["r"], ACCURACY, 0.005, PAIRED)
+    assert comparison.verdict == EQUIVALENT and comparison.ci_low == 0.0
+    assert "alike for every seed" in comparison.why
+    assert paired_interval(groups["0"] + 0.001, groups["r"], 0.05) == (
+        pytest.approx(0.001),
+        pytest.approx(0.001),
+    )
+
+
+@pytest.mark.parametrize(
+    "repeats, common_seeds", [("auto", True), ("auto", False), (5, True)]
+)
+def test_false_verdicts_stay_under_their_bounds_in_simulated_studies(
+    repeats, common_seeds
+):
     """Seeded, so it cannot flake: 150 studies of nine equal trials with
-    noise twice the measured one, decided by the analysis' own `judge` and
-    the rounds' `still_open`; each false verdict's count under the 99.9%
-    quantile of a binomial at the 5% bound."""
+    noise twice the measured one, half of its variance given by the run's
+    seed (shared by every trial's run of that seed with common seeds),
+    decided by the analysis' own `judge` and the rounds' `still_open`; each
+    false verdict's count under the 99.9% quantile of a binomial at the 5%
+    bound."""
     settings = StudySettings(
         variants=tuple("ABCDEFGHI"), reference="A", margin=0.005,
         repeats=FIRST_RUNS if repeats == "auto" else repeats,
-        max_repeats=12 if repeats == "auto" else None,
+        max_repeats=12 if repeats == "auto" else None, common_seeds=common_seeds,
     )  # fmt: skip
     schedule, rng, studies = settings.schedule(), np.random.default_rng(1), 150
+    part = 0.0034 / np.sqrt(2)  # the seed's and the run's own, each
     false, decided = 0, 0
     for _ in range(studies):
         values = {label: [] for label in settings.variants}
+        shared = rng.normal(0, part, schedule.reference_runs[-1])
         for look in range(1, schedule.looks + 1):
             for label in values:
                 sizes = schedule.reference_runs if label == "A" else schedule.trial_runs
-                more = sizes[look - 1] - len(values[label])
-                values[label] += list(rng.normal(0.88, 0.0034, max(more, 0)))
+                runs = np.arange(len(values[label]), sizes[look - 1])
+                seeds = shared[runs] if common_seeds else rng.normal(0, part, len(runs))
+                own = rng.normal(0.88, part, len(runs))
+                values[label] += list(seeds + own)
             judged = judge(values, "A", settings, schedule)
             if not still_open(judged, look, schedule):
                 break

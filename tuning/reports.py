@@ -41,7 +41,8 @@ def verdict_summary(analysis: Analysis) -> list[str]:
         f"Compared with **{reference}** on {objective} (each run's best), "
         f"margin D = {settings.margin:g}: the difference of means with its "
         + verdicts.method(
-            f"{schedule.comparisons} comparison(s) and {schedule.looks} look(s)"
+            f"{schedule.comparisons} comparison(s) and {schedule.looks} look(s)",
+            schedule.paired,
         ),
         "",
     ]

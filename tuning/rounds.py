@@ -5,10 +5,13 @@ With `--repeats K` there is one look: every trial, the reference among
 them, gets K runs. With `--repeats auto` (`max_repeats` set) the study runs
 in rounds: every trial starts with `FIRST_RUNS`, and after each round only
 the trials whose comparison is still undecided get more, up to a fixed
-schedule of looks. The reference, which is in every comparison, gets about
-sqrt(m) times a trial's runs (m comparisons): the allocation that makes
-many-to-one comparisons most precise for a given number of runs (Dunnett
-1955). The schedule is fixed before any data are seen, and the 5% is spent
+schedule of looks. Where run k of every trial shares its seed (common
+seeds), a comparison pairs each run of a trial with the reference's run of
+its seed, so the reference gets a trial's runs at each look; where each
+run has a seed of its own, the reference, which is in every comparison,
+gets about sqrt(m) times a trial's runs (m comparisons): the allocation
+that makes many-to-one comparisons most precise for a given number of runs
+(Dunnett 1955). The schedule is fixed before any data are seen, and the 5% is spent
 over its looks by a fixed function (`Schedule.alpha_at`), each look's
 share holding for all its comparisons together; the sum over the looks
 bounds each kind of false verdict however the rounds go
@@ -40,12 +43,16 @@ class Family:
             comparisons that share no runs (two studies' pairs).
         reference_share: the reference's runs per run of a trial, for
             `repeats_needed`.
+        paired: whether run k of every trial trained from the same seed,
+            so that a comparison is on the differences of runs of one seed
+            (`tuning.verdicts`).
     """
 
     comparisons: int
     alpha: float
     correlation: float
     reference_share: float = 1.0
+    paired: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,28 +63,34 @@ class Schedule:
         trial_runs: a trial's runs at look 1, 2, ...
         reference_runs: the reference's runs at the same looks.
         comparisons: m, the comparisons with the reference.
+        paired: whether run k of every trial shares its seed (`Family`).
     """
 
     trial_runs: tuple[int, ...]
     reference_runs: tuple[int, ...]
     comparisons: int
+    paired: bool = False
 
     @classmethod
-    def fixed(cls, repeats: int, comparisons: int) -> Schedule:
+    def fixed(cls, repeats: int, comparisons: int, paired: bool = False) -> Schedule:
         """One look: `repeats` runs for every trial and the reference."""
-        return cls((repeats,), (repeats,), comparisons)
+        return cls((repeats,), (repeats,), comparisons, paired)
 
     @classmethod
-    def adaptive(cls, max_repeats: int, comparisons: int) -> Schedule:
+    def adaptive(
+        cls, max_repeats: int, comparisons: int, paired: bool = False
+    ) -> Schedule:
         """Looks at `FIRST_RUNS`, then about `GROWTH` times more each time,
-        up to `max_repeats` runs per trial."""
+        up to `max_repeats` runs per trial; the reference as many when
+        `paired`, else about sqrt(m) times as many."""
         runs = [FIRST_RUNS]
         while runs[-1] < max_repeats:
             runs.append(
                 min(max(math.ceil(runs[-1] * GROWTH), runs[-1] + 1), max_repeats)
             )
-        share = math.sqrt(max(comparisons, 1))
-        return cls(tuple(runs), tuple(math.ceil(share * n) for n in runs), comparisons)
+        share = 1 if paired else math.sqrt(max(comparisons, 1))
+        reference = tuple(math.ceil(share * n) for n in runs)
+        return cls(tuple(runs), reference, comparisons, paired)
 
     @property
     def looks(self) -> int:
@@ -102,7 +115,7 @@ class Schedule:
         n, r = self.trial_runs[look - 1], self.reference_runs[look - 1]
         return Family(
             max(self.comparisons, 1), self.alpha_at(look), n / (n + r),
-            self.reference_share,
+            self.reference_share, self.paired,
         )  # fmt: skip
 
     @property

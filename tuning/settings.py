@@ -98,6 +98,10 @@ class StudySettings:
         runs_at_once: the most runs of a trial trained together as one
             program (JAX; `tuning.grouped`), or `None` for the device's
             default.
+        common_seeds: whether run k of every trial trains from the same
+            seed (common random numbers), so that comparisons pair runs of
+            one seed (`tuning.verdicts`); studies saved before it existed
+            trained each run from a seed of its own.
     """
 
     mode: str = "grid"
@@ -118,6 +122,7 @@ class StudySettings:
     reference: str | None = None
     space: dict | None = None
     runs_at_once: int | None = None
+    common_seeds: bool = True
 
     def __post_init__(self):
         if self.margin is None:  # the objective's default
@@ -151,8 +156,8 @@ class StudySettings:
         if comparisons is None:
             comparisons = len(self.variants) - 1
         if self.max_repeats:
-            return Schedule.adaptive(self.max_repeats, comparisons)
-        return Schedule.fixed(self.repeats, comparisons)
+            return Schedule.adaptive(self.max_repeats, comparisons, self.common_seeds)
+        return Schedule.fixed(self.repeats, comparisons, self.common_seeds)
 
     def runs_of(self, round_: int | None, reference: bool) -> range:
         """The runs a trial trains, by index: all `repeats`; with `--repeats
@@ -188,6 +193,7 @@ class StudySettings:
         try:
             values = json.loads(text)
             values.pop("protocol", None)
+            values.setdefault("common_seeds", False)  # saved before it existed
             unknown = sorted(set(values) - fields)
             if unknown:
                 raise ValueError(f"unknown settings {unknown}")
@@ -339,6 +345,8 @@ def resolve_settings(
         seed=next(
             s for s in (flags.get("seed"), saved_seed, fresh_seed) if s is not None
         ),
+        # A resumed study keeps how its runs were seeded.
+        common_seeds=saved.common_seeds if saved else True,
     )
     if mode.fixes_reference:
         values["reference"] = _reference(flags.get("reference"), values["variants"])

@@ -39,13 +39,19 @@ EVALUATION_BATCH_SIZE = 125
 MAX_FAILED_IN_A_ROW = 3
 
 
-def repeat_seed(study_seed: int, trial_id: str, repeat: int) -> int:
+def repeat_seed(settings: StudySettings, trial_id: str, repeat: int) -> int:
     """The seed of one training run, derived from the study's seed.
 
-    NumPy's `SeedSequence` mixes the three numbers, so neighbouring trials
-    and repeats get unrelated seeds, and the same three give the same seed.
+    With `settings.common_seeds`, run k of every trial trains from the same
+    seed: the same embedding initialization and the same order of reviews,
+    most of what makes one run differ from the next, so that two trials'
+    runs of one seed differ mostly by what the trials change (common random
+    numbers; docs/statistics.md). Else each trial's runs have their own.
+    NumPy's `SeedSequence` mixes the numbers, so neighbouring repeats get
+    unrelated seeds, and the same numbers give the same seed.
     """
-    entropy = [study_seed, int(trial_id), repeat]
+    trial = [] if settings.common_seeds else [int(trial_id)]
+    entropy = [settings.seed, *trial, repeat]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
@@ -243,7 +249,7 @@ class StudyTuner(kt.Tuner):
         """Trains the runs `repeats` of `trial`: together, as one program, on
         JAX (`tuning.grouped`); one after another on the other backends."""
         hp = trial.hyperparameters
-        seeds = [repeat_seed(self.settings.seed, trial.trial_id, k) for k in repeats]
+        seeds = [repeat_seed(self.settings, trial.trial_id, k) for k in repeats]
         budget = TrialBudget.of(hp.values)
         previous = budget.continues
         if previous is not None:

@@ -33,6 +33,7 @@ CIRCUMSTANCES = (
     "backend",
     "runs_at_once",
     "seed",
+    "common_seeds",
     "data",
     "mode",
     "repeats",

@@ -6,12 +6,17 @@ interval: all of a look's m comparisons hold together with the chance the
 schedule gives that look (`tuning.rounds`), 5% over the study. Seed noise
 is largely the protocol's, shared by the study's trials, so the interval
 is Dunnett's (1955) on their pooled spread: the multivariate t of m
-statistics that share the reference and the variance estimate. A trial
-whose spread an F test sets apart gets an interval from its own runs
-(Welch's, with Hsu's degrees of freedom, at the look's level split over
-the m comparisons), and a verdict of the pooled interval stands only if
-the trial's own Welch interval agrees, which guards against a spread too
-few runs could not show. The verdict follows from the interval and the
+statistics that share the reference and the variance estimate. Where run
+k of every trial trained from the same seed (`Family.paired`), much of
+that noise is shared run by run, and it cancels: a comparison is on the
+differences of runs of one seed, and the pooled spread is what is left
+after each trial's and each seed's effect (a two-way layout, trials by
+seeds, fitted by least squares). A trial whose spread an F test sets
+apart gets an interval from its own runs (paired t; else Welch's, with
+Hsu's degrees of freedom; at the look's level split over the m
+comparisons), and a verdict of the pooled interval stands only if the
+trial's own interval at the look's level agrees, which guards against a
+spread too few runs could not show. The verdict follows from the interval and the
 margin D, the smallest difference that matters: *equivalent* inside (-D,
 D), else *better* or *worse* when it excludes 0, else *undecided*.
 docs/statistics.md gives the method, its assumptions, its sources and the
@@ -54,23 +59,31 @@ RULE = (
     "*Equivalent* when the interval lies within plus or minus D, *better* or "
     "*worse* when it excludes 0, else *undecided*."
 )
-# The intervals, as every report states them.
+# The intervals, as every report states them: runs with seeds of their own,
+# and runs paired by their seed.
 INTERVALS = (
     "Dunnett's, on the spread pooled over the trials, where a pooled verdict "
     "stands only if the trial's own Welch interval at the same look agrees; "
     "Welch's with Hsu's degrees of freedom where an F test sets a trial's "
     "spread apart"
 )
+PAIRED_INTERVALS = (
+    "runs paired by their seed; Dunnett's, on the spread left by the trials' "
+    "and the seeds' effects, pooled over the trials, where a pooled verdict "
+    "stands only if the trial's own paired t interval at the same look agrees; "
+    "the paired t interval where an F test sets a comparison's spread apart"
+)
 # Every verdict, in the order outputs list them.
 ALL = (*DECIDED, UNDECIDED, NO_VERDICT)
 
 
-def method(family: str) -> str:
+def method(family: str, paired: bool = False) -> str:
     """How every verdict is reached, as a report says it after "the
     difference of means with its": the interval over the `family` of
-    comparisons, and the rule."""
+    comparisons (of runs `paired` by their seed or not), and the rule."""
+    intervals = PAIRED_INTERVALS if paired else INTERVALS
     return (
-        f"simultaneous 95% interval over {family} ({INTERVALS}; "
+        f"simultaneous 95% interval over {family} ({intervals}; "
         "docs/statistics.md). " + RULE
     )
 
@@ -199,7 +212,11 @@ def compare_all(
         family: the comparisons' family at this look.
     """
     values = {name: np.asarray(v, dtype=float) for name, v in groups.items()}
-    pool = Pool.of(values)
+    if family.paired:  # one reference: a study's
+        (reference,) = {reference for _, reference in pairs.values()}
+        pool = Pool.by_seed(values, reference)
+    else:
+        pool = Pool.of(values)
     return {
         label: _compare(values[trial], values[reference], objective, margin, family,
                         pool, pool.differs.get(trial) or pool.differs.get(reference))
@@ -252,6 +269,55 @@ class Pool:
         variance = sum(squares[n] for n in kept) / df if df else math.nan
         return cls(variance, df, differs)
 
+    @classmethod
+    def by_seed(cls, groups: dict[str, np.ndarray], reference: str) -> Pool:
+        """The spread of runs paired by their seed (run k of every group
+        trained from seed k): what is left after each group's and each
+        seed's effect (`_two_way`), over the groups the F test keeps. A
+        group is set apart when its differences from the `reference`'s
+        runs of the same seeds spread more than twice the variance pooled
+        over the others (one-sided F test at `SPREAD_TEST_LEVEL`)."""
+        from scipy import stats
+
+        differs = {}
+        for trial in (name for name in groups if name != reference):
+            variance, df = _two_way({n: v for n, v in groups.items() if n != trial})
+            runs = groups[trial]  # a trial decided earlier has fewer
+            differences = runs - groups[reference][: len(runs)]
+            if len(differences) < 2 or not variance > 0:
+                continue
+            ratio = float(differences.var(ddof=1)) / (2 * variance)
+            p = float(stats.f.sf(ratio, len(differences) - 1, df))
+            if p < SPREAD_TEST_LEVEL:
+                differs[trial] = (
+                    f"its differences from the reference's runs of the same seeds "
+                    f"spread {math.sqrt(ratio):.1f} times the others' pooled spread "
+                    f"(F test p = {p:.3f})"
+                )
+        kept = {n: v for n, v in groups.items() if n not in differs}
+        return cls(*_two_way(kept), differs)
+
+
+def _two_way(groups: dict[str, np.ndarray]) -> tuple[float, int]:
+    """The residual variance of the additive layout group + seed (run k of
+    every group is seed k's), fitted by least squares, with its degrees of
+    freedom: the runs less the effects' count. For two groups of n runs,
+    half the variance of their differences on n - 1: the paired t's."""
+    cells = [(g, k) for g, v in enumerate(groups.values()) for k in range(len(v))]
+    seeds = 1 + max((k for _, k in cells), default=0)
+    design = np.zeros((len(cells), len(groups) + seeds))
+    for row, (group, seed) in enumerate(cells):
+        design[row, [group, len(groups) + seed]] = 1.0
+    if not cells:
+        return math.nan, 0
+    values = np.concatenate(list(groups.values()))
+    effects, _, rank, _ = np.linalg.lstsq(design, values, rcond=None)
+    df = len(cells) - int(rank)
+    squares = float(((values - design @ effects) ** 2).sum())
+    if squares <= (len(values) * np.finfo(float).eps * np.abs(values).max()) ** 2:
+        squares = 0.0  # the fit's rounding: runs the effects explain exactly
+    return (squares / df if df else math.nan), df
+
 
 class _Decision(NamedTuple):
     """An interval, its verdict, which interval it is and why, and the
@@ -283,7 +349,7 @@ def _compare(
 
     p_higher = float(stats.mannwhitneyu(a, b).statistic / (len(a) * len(b)))
     p_beats = p_higher if objective.higher_is_better else 1 - p_higher
-    if differs or not pool.df:
+    if differs or not pool.df or (family.paired and not pool.variance > 0):
         decision = _own(a, b, objective, margin, family, differs or "")
     else:
         decision = _pooled(a, b, objective, margin, family, pool)
@@ -298,22 +364,34 @@ def _compare(
 
 
 def _own(a, b, objective: Objective, margin: float, family: Family, why: str):
-    """Welch-Hsu at the look's level split over its comparisons."""
-    low, high = own_interval(a, b, family.alpha / family.comparisons, hsu=True)
-    spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    """The pair's own interval (paired t, else Welch-Hsu) at the look's
+    level split over its comparisons."""
+    alpha = family.alpha / family.comparisons
+    if family.paired:
+        low, high = paired_interval(a, b, alpha)
+        spread = float(np.std(a - b, ddof=1)) / math.sqrt(2)
+        if low == high:
+            why = why or "its runs differ from the reference's alike for every seed"
+    else:
+        low, high = own_interval(a, b, alpha, hsu=True)
+        spread = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
     return _Decision(low, high, decide(low, high, margin, objective), OWN, why, spread)
 
 
 def _pooled(a, b, objective: Objective, margin: float, family: Family, pool: Pool):
-    """Dunnett's interval, its verdict standing only where the trial's own
-    Welch interval at the look's level gives the same."""
+    """Dunnett's interval, its verdict standing only where the pair's own
+    interval (paired t, else Welch's) at the look's level gives the same."""
     low, high = pooled_interval(a, b, pool, family)
     verdict, why = decide(low, high, margin, objective), ""
     if verdict != UNDECIDED:
-        alone = decide(*own_interval(a, b, family.alpha), margin, objective)
-        if alone != verdict:
+        own, name = (
+            (paired_interval(a, b, family.alpha), "paired t")
+            if family.paired
+            else (own_interval(a, b, family.alpha), "Welch")
+        )
+        if decide(*own, margin, objective) != verdict:
             verdict = UNDECIDED
-            why = f"its own Welch interval at {family.alpha:.3g} does not confirm it"
+            why = f"its own {name} interval at {family.alpha:.3g} does not confirm it"
     return _Decision(low, high, verdict, POOLED, why, math.sqrt(pool.variance))
 
 
@@ -392,6 +470,21 @@ def own_interval(a, b, alpha: float, hsu: bool = False) -> tuple[float, float]:
         1 - alpha, df, loc=a.mean() - b.mean(), scale=math.sqrt(va + vb)
     )
     return float(low), float(high)
+
+
+def paired_interval(a, b, alpha: float) -> tuple[float, float]:
+    """The interval of mean(a) - mean(b) at level 1 - `alpha` from the
+    differences of runs of one seed (`scipy.stats.ttest_rel`'s): exact for
+    normal differences whatever the two trials' spreads. Differences that
+    do not vary (the same configuration from the same seeds) are their own
+    interval."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not np.std(a - b) > 0:
+        return float(np.mean(a - b)), float(np.mean(a - b))
+    interval = stats.ttest_rel(a, b).confidence_interval(1 - alpha)
+    return float(interval.low), float(interval.high)
 
 
 def decide(low: float, high: float, margin: float, objective: Objective) -> str:
