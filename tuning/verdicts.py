@@ -1,26 +1,26 @@
 """How sure a study is of its numbers: intervals over runs, and verdicts.
 
-Every distribution comes from `scipy.stats`. A trial's mean has a
-Student-t interval. A difference from the reference has a simultaneous
-interval: all of a look's m comparisons hold together with the chance the
-schedule gives that look (`tuning.rounds`), 5% over the study. Seed noise
-is largely the protocol's, shared by the study's trials, so the interval
-is Dunnett's (1955) on their pooled spread: the multivariate t of m
-statistics that share the reference and the variance estimate. Where run
-k of every trial trained from the same seed (`Family.paired`), much of
-that noise is shared run by run, and it cancels: a comparison is on the
-differences of runs of one seed, and the pooled spread is what is left
-after each trial's and each seed's effect (a two-way layout, trials by
-seeds, fitted by least squares). A trial whose spread an F test sets
-apart gets an interval from its own runs (paired t; else Welch's, with
-Hsu's degrees of freedom; at the look's level split over the m
-comparisons), and a verdict of the pooled interval stands only if the
-trial's own interval at the look's level agrees, which guards against a
-spread too few runs could not show. The verdict follows from the interval and the
-margin D, the smallest difference that matters: *equivalent* inside (-D,
-D), else *better* or *worse* when it excludes 0, else *undecided*.
-docs/statistics.md gives the method, its assumptions, its sources and the
-simulations of the product's own decisions that measure its error rates.
+Every distribution comes from `scipy.stats`. A trial's mean has a Student-t
+interval. A difference from the reference has a simultaneous interval: all
+of a look's m comparisons hold together with the chance the schedule gives
+that look (`tuning.rounds`), 5% over the study. Seed noise is largely the
+protocol's, shared by the study's trials, so the interval is Dunnett's
+(1955) on their pooled spread: the multivariate t of m statistics that
+share the reference and the variance estimate. Where run k of every trial
+trained from the same seed (`Family.paired`), much of that noise is shared
+run by run, and it cancels: a comparison is on the differences of runs of
+one seed, and the pooled spread is what is left after each trial's and each
+seed's effect (a two-way layout, trials by seeds, fitted by least squares).
+A trial whose spread an F test sets apart gets an interval from its own
+runs (paired t; else Welch's, with Hsu's degrees of freedom; at the look's
+level split over the m comparisons), and a verdict of the pooled interval
+stands only if the trial's own interval at the look's level agrees, which
+guards against a spread too few runs could not show. The verdict follows
+from the interval and the margin D, the smallest difference that matters:
+*equivalent* inside (-D, D), else *better* or *worse* when it excludes 0,
+else *undecided*. docs/statistics.md gives the method, its assumptions, its
+sources and the simulations of the product's own decisions that measure its
+error rates.
 """
 
 from __future__ import annotations
@@ -304,12 +304,12 @@ def _two_way(groups: dict[str, np.ndarray]) -> tuple[float, int]:
     freedom: the runs less the effects' count. For two groups of n runs,
     half the variance of their differences on n - 1: the paired t's."""
     cells = [(g, k) for g, v in enumerate(groups.values()) for k in range(len(v))]
-    seeds = 1 + max((k for _, k in cells), default=0)
+    if not cells:
+        return math.nan, 0
+    seeds = 1 + max(k for _, k in cells)
     design = np.zeros((len(cells), len(groups) + seeds))
     for row, (group, seed) in enumerate(cells):
         design[row, [group, len(groups) + seed]] = 1.0
-    if not cells:
-        return math.nan, 0
     values = np.concatenate(list(groups.values()))
     effects, _, rank, _ = np.linalg.lstsq(design, values, rcond=None)
     df = len(cells) - int(rank)
