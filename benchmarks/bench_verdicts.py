@@ -270,7 +270,7 @@ def main() -> None:
         help="the share of a run's variance its seed gives every trial",
     )  # fmt: skip
     parser.add_argument(
-        "--independent-seeds", action="store_true",
+        "--independent-seeds", action="store_false", dest="common_seeds",
         help="each trial's runs from seeds of their own (studies before common seeds)",
     )  # fmt: skip
     parser.add_argument("--margin", type=float, default=MARGIN)
@@ -281,13 +281,12 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     pool = read_pool(args.runs_csv) if args.runs_csv else None
-    common = not args.independent_seeds
-    adaptive = study_settings(f"auto{args.max_repeats}", args.margin, common)
+    adaptive = study_settings(f"auto{args.max_repeats}", args.margin, args.common_seeds)
     schedule = adaptive.schedule()
     print(
         f"{args.studies} studies a scenario, 9 trials, margin D = {args.margin}, "
         f"noise sd {args.noise}, {args.shared:g} of its variance the seed's, "
-        + ("common seeds" if common else "independent seeds")
+        + ("common seeds" if args.common_seeds else "independent seeds")
         + (
             f", real runs from {args.runs_csv} ({len(pool)} runs)"
             if pool is not None
@@ -321,7 +320,7 @@ def _uniform_reaching(scenario, power, runs, args, rng) -> str:
     """The smallest uniform K whose power (over a quarter as many studies)
     is as high, and its runs against the adaptive study's."""
     for k in UNIFORM:
-        settings = study_settings(k, args.margin, not args.independent_seeds)
+        settings = study_settings(k, args.margin, args.common_seeds)
         _, fixed_right, total, fixed_runs = run_scenario(
             scenario, settings, args.studies // 4, rng
         )
