@@ -9,7 +9,7 @@ from scipy import stats
 
 from tuning.analysis import judge, still_open
 from tuning.objective import Objective
-from tuning.rounds import FIRST_RUNS, Family, Schedule
+from tuning.rounds import Family, Schedule
 from tuning.settings import StudySettings
 from tuning.verdicts import (
     BETTER,
@@ -103,8 +103,11 @@ def test_the_schedule_spends_the_level_over_its_looks():
     assert [adaptive.round_of(k) for k in (0, 3, 4, 11)] == [1, 1, 2, 4]
     assert adaptive.round_of(20, reference=True) == 3
     paired = Schedule.adaptive(12, 8, paired=True)  # run k against run k
-    assert paired.reference_runs == paired.trial_runs == (4, 6, 9, 12)
+    assert paired.reference_runs == paired.trial_runs == (6, 9, 12)
+    shares = [paired.alpha_at(look) for look in (1, 2, 3)]
+    assert shares == [pytest.approx(0.05 / 3)] * 3  # an equal split
     assert paired.family(2).paired and paired.family(2).correlation == 0.5
+    assert Schedule.adaptive(5, 8, paired=True).trial_runs == (3, 4, 5)
 
 
 def test_the_pooled_interval_is_dunnetts_as_scipy_computes_it():
@@ -240,9 +243,10 @@ def test_false_verdicts_stay_under_their_bounds_in_simulated_studies(
     decided by the analysis' own `judge` and the rounds' `still_open`; each
     false verdict's count under the 99.9% quantile of a binomial at the 5%
     bound."""
+    first = Schedule.adaptive(12, 8, common_seeds).trial_runs[0]
     settings = StudySettings(
         variants=tuple("ABCDEFGHI"), reference="A", margin=0.005,
-        repeats=FIRST_RUNS if repeats == "auto" else repeats,
+        repeats=first if repeats == "auto" else repeats,
         max_repeats=12 if repeats == "auto" else None, common_seeds=common_seeds,
     )  # fmt: skip
     schedule, rng, studies = settings.schedule(), np.random.default_rng(1), 150

@@ -3,18 +3,20 @@ get, at each look at the data, and the level each comparison is tested at.
 
 With `--repeats K` there is one look: every trial, the reference among
 them, gets K runs. With `--repeats auto` (`max_repeats` set) the study runs
-in rounds: every trial starts with `FIRST_RUNS`, and after each round only
-the trials whose comparison is still undecided get more, up to a fixed
-schedule of looks. Where run k of every trial shares its seed (common
-seeds), a comparison pairs each run of a trial with the reference's run of
-its seed, so the reference gets a trial's runs at each look; where each
-run has a seed of its own, the reference, which is in every comparison,
-gets about sqrt(m) times a trial's runs (m comparisons): the allocation
-that makes many-to-one comparisons most precise for a given number of runs
-(Dunnett 1955). The schedule is fixed before any data are seen, and the 5% is spent
-over its looks by a fixed function (`Schedule.alpha_at`), each look's
-share holding for all its comparisons together; the sum over the looks
-bounds each kind of false verdict however the rounds go
+in rounds: every trial starts with the first look's runs, and after each
+round only the trials whose comparison is still undecided get more, up to
+a fixed schedule of looks. Where run k of every trial
+shares its seed (common seeds), a comparison pairs each run of a trial
+with the reference's run of its seed, so the reference gets a trial's runs
+at each look; where each run has a seed of its own, the reference, which
+is in every comparison, gets about sqrt(m) times a trial's runs (m
+comparisons): the allocation that makes many-to-one comparisons most
+precise for a given number of runs (Dunnett 1955). The schedule is fixed
+before any data are seen, and the 5% is spent over its looks by a fixed
+rule (`Schedule.alpha_at`), each look's share holding for all its
+comparisons together; the sum over the looks bounds each kind of false
+verdict however the rounds go. The first look and the rule differ by
+design, each chosen by simulating the product's decisions
 (docs/statistics.md).
 """
 
@@ -24,9 +26,12 @@ import dataclasses
 import math
 
 FAMILY_ALPHA = 0.05
+# With seeds of their own: a first look at this many runs, then each look
+# about `GROWTH` times the runs of the one before.
 FIRST_RUNS = 4
-# Each look has about this many times the runs of the one before.
 GROWTH = 1.5
+# With common seeds: looks at these shares of a trial's most runs.
+PAIRED_LOOKS = (1 / 2, 3 / 4, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,15 +85,19 @@ class Schedule:
     def adaptive(
         cls, max_repeats: int, comparisons: int, paired: bool = False
     ) -> Schedule:
-        """Looks at `FIRST_RUNS`, then about `GROWTH` times more each time,
-        up to `max_repeats` runs per trial; the reference as many when
-        `paired`, else about sqrt(m) times as many."""
+        """Looks up to `max_repeats` runs per trial. When `paired`, at
+        `PAIRED_LOOKS` of them, the reference as many; else at `FIRST_RUNS`,
+        then about `GROWTH` times more each time, the reference about
+        sqrt(m) times as many."""
+        if paired:
+            looks = sorted({math.ceil(share * max_repeats) for share in PAIRED_LOOKS})
+            return cls(tuple(looks), tuple(looks), comparisons, paired)
         runs = [FIRST_RUNS]
         while runs[-1] < max_repeats:
             runs.append(
                 min(max(math.ceil(runs[-1] * GROWTH), runs[-1] + 1), max_repeats)
             )
-        share = 1 if paired else math.sqrt(max(comparisons, 1))
+        share = math.sqrt(max(comparisons, 1))
         reference = tuple(math.ceil(share * n) for n in runs)
         return cls(tuple(runs), reference, comparisons, paired)
 
@@ -97,11 +106,14 @@ class Schedule:
         return len(self.trial_runs)
 
     def alpha_at(self, look: int) -> float:
-        """The share of the study's 5% spent at `look` (1-based): that of
-        Lan and DeMets' Pocock-type spending function, alpha ln(1 + (e - 1)
-        t), at the look's share t of a trial's most runs. It spends more
-        early than an equal split, where most comparisons are decided
-        (docs/statistics.md has the simulations that chose it)."""
+        """The share of the study's 5% spent at `look` (1-based). Paired, an
+        equal share a look: its later looks decide the comparisons that are
+        close to the margin. Else Lan and DeMets' Pocock-type spending
+        function, alpha ln(1 + (e - 1) t), at the look's share t of a
+        trial's most runs, which spends more at the first look, where most
+        comparisons of runs with seeds of their own are decided."""
+        if self.paired:
+            return FAMILY_ALPHA / self.looks
 
         def spent(look: int) -> float:
             share = self.trial_runs[look - 1] / self.trial_runs[-1] if look else 0.0

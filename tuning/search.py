@@ -76,7 +76,7 @@ def max_repeats(text: str) -> int:
     value = cli.positive_int_up_to(MOST_REPEATS)(text)
     if value < FIRST_RUNS:
         raise argparse.ArgumentTypeError(
-            f"expected at least {FIRST_RUNS}, the runs of the first round, "
+            f"expected at least {FIRST_RUNS}, the fewest runs --repeats auto plans, "
             f"received {text!r}"
         )
     return value

@@ -26,7 +26,7 @@ from pathlib import Path
 from tuning.errors import UsageError
 from tuning.modes import MODE_SPECIFIC, MODES, Mode
 from tuning.objective import OBJECTIVES, Objective
-from tuning.rounds import FIRST_RUNS, Schedule
+from tuning.rounds import Schedule
 
 # The notebook's protocol.
 NUM_WORDS = 10_000
@@ -132,7 +132,7 @@ class StudySettings:
     def gives_verdicts(self) -> bool:
         """Whether its trials train two or more runs each, so that a
         comparison has an interval and a verdict (`--repeats auto` starts
-        with `tuning.rounds.FIRST_RUNS`)."""
+        with the first look's, `tuning.rounds.Schedule.adaptive`)."""
         return self.repeats > 1
 
     @property
@@ -316,10 +316,12 @@ def resolve_settings(
             used = field.name in mode.uses
             given = (given or DEFAULTS_WHEN_USED[field.name]()) if used else None
         values[field.name] = field.default if given is None else given
+    # A resumed study keeps how its runs were seeded.
+    values["common_seeds"] = saved.common_seeds if saved else True
     if values["repeats"] == "auto":
-        values.update(
-            repeats=FIRST_RUNS, max_repeats=values["max_repeats"] or DEFAULT_MAX_REPEATS
-        )
+        most = values["max_repeats"] or DEFAULT_MAX_REPEATS
+        first = Schedule.adaptive(most, 1, values["common_seeds"]).trial_runs[0]
+        values.update(repeats=first, max_repeats=most)
     elif values["max_repeats"] is not None:
         raise UsageError(
             "--max-repeats applies to --repeats auto only. Add --repeats auto, "
@@ -345,8 +347,6 @@ def resolve_settings(
         seed=next(
             s for s in (flags.get("seed"), saved_seed, fresh_seed) if s is not None
         ),
-        # A resumed study keeps how its runs were seeded.
-        common_seeds=saved.common_seeds if saved else True,
     )
     if mode.fixes_reference:
         values["reference"] = _reference(flags.get("reference"), values["variants"])
