@@ -95,12 +95,17 @@ def _rounds(analysis: Analysis) -> str:
     reference = next(t for t in analysis.trials if t.label == analysis.reference)
     total = sum(len(t.runs) for t in analysis.trials)
     uniform = schedule.trial_runs[-1] * len(analysis.trials)
+    why = (
+        "as many: each trial's run k is compared with its run k"
+        if schedule.paired
+        else f"about the square root of {schedule.comparisons} times as many: "
+        "it is in every comparison"
+    )
     return (
         f"Rounds (`--repeats auto`, up to {analysis.settings.max_repeats} runs "
         f"a trial): a trial's runs at each look {list(schedule.trial_runs)}, "
-        f"the reference's {list(schedule.reference_runs)} (about the square "
-        f"root of {schedule.comparisons} times as many: it is in every "
-        f"comparison). {analysis.reference} trained {len(reference.runs)} runs; "
+        f"the reference's {list(schedule.reference_runs)} ({why}). "
+        f"{analysis.reference} trained {len(reference.runs)} runs; "
         f"{total} runs in all, against {uniform} for "
         f"`--repeats {schedule.trial_runs[-1]}` for every trial."
     )
