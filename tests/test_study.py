@@ -176,6 +176,7 @@ def test_repeats_auto_trains_in_rounds_and_a_killed_study_goes_on(
     assert "- Undecided: Dropout (5 runs: " in report
     assert "the margin, > 1000 runs per trial would decide it)." in report
     assert "Rounds (`--repeats auto`, up to 5 runs a trial)" in report
+    assert "the reference's [3, 4, 5] (as many: each trial's run k" in report
 
     # The same study killed in its second round (Dropout's run of it, trial
     # 4), then resumed.

@@ -14,8 +14,8 @@ seed's effect (a two-way layout, trials by seeds, fitted by least squares).
 A trial whose spread an F test sets apart gets an interval from its own
 runs (paired t; else Welch's, with Hsu's degrees of freedom; at the look's
 level split over the m comparisons), and a verdict of the pooled interval
-stands only if the trial's own interval at the look's level agrees, which
-guards against a spread too few runs could not show. The verdict follows
+stands only if the trial's own interval at the look's level bears it out,
+which guards against a spread too few runs could not show. The verdict follows
 from the interval and the margin D, the smallest difference that matters:
 *equivalent* inside (-D, D), else *better* or *worse* when it excludes 0,
 else *undecided*. docs/statistics.md gives the method, its assumptions, its
@@ -63,14 +63,15 @@ RULE = (
 # and runs paired by their seed.
 INTERVALS = (
     "Dunnett's, on the spread pooled over the trials, where a pooled verdict "
-    "stands only if the trial's own Welch interval at the same look agrees; "
+    "stands only if the trial's own Welch interval at the same look bears it out; "
     "Welch's with Hsu's degrees of freedom where an F test sets a trial's "
     "spread apart"
 )
 PAIRED_INTERVALS = (
     "runs paired by their seed; Dunnett's, on the spread left by the trials' "
     "and the seeds' effects, pooled over the trials, where a pooled verdict "
-    "stands only if the trial's own paired t interval at the same look agrees; "
+    "stands only if the trial's own paired t interval at the same look bears "
+    "it out; "
     "the paired t interval where an F test sets a comparison's spread apart"
 )
 # Every verdict, in the order outputs list them.
@@ -389,9 +390,13 @@ def _pooled(a, b, objective: Objective, margin: float, family: Family, pool: Poo
             if family.paired
             else (own_interval(a, b, family.alpha), "Welch")
         )
-        if decide(*own, margin, objective) != verdict:
+        if not supports(*own, verdict, margin, objective):
+            why = (
+                f"the pooled interval says {verdict}, but the trial's own {name} "
+                f"interval at {family.alpha:.3g}, [{own[0]:+.4f}, {own[1]:+.4f}], "
+                "does not confirm it"
+            )
             verdict = UNDECIDED
-            why = f"its own {name} interval at {family.alpha:.3g} does not confirm it"
     return _Decision(low, high, verdict, POOLED, why, math.sqrt(pool.variance))
 
 
@@ -488,12 +493,27 @@ def paired_interval(a, b, alpha: float) -> tuple[float, float]:
 
 
 def decide(low: float, high: float, margin: float, objective: Objective) -> str:
-    """The verdict of a difference's interval (see the module's rule)."""
-    if -margin < low and high < margin:  # NaN bounds compare False: undecided
-        return EQUIVALENT
-    if low > 0 or high < 0:
-        return BETTER if objective.gain(low if low > 0 else high) > 0 else WORSE
+    """The verdict of a difference's interval (see the module's rule): the
+    first it supports, equivalence before a sign."""
+    for verdict in (EQUIVALENT, BETTER, WORSE):
+        if supports(low, high, verdict, margin, objective):
+            return verdict
     return UNDECIDED  # NaN bounds too
+
+
+def supports(
+    low: float, high: float, verdict: str, margin: float, objective: Objective
+) -> bool:
+    """Whether an interval bears `verdict` out: within (-D, D) for
+    *equivalent*; past 0 on that side for *better* or *worse*. An interval
+    within the margin that excludes 0 bears out both its sign and
+    equivalence. NaN bounds bear out none."""
+    if verdict == EQUIVALENT:
+        return -margin < low and high < margin
+    if not (low > 0 or high < 0):
+        return False
+    gain = objective.gain(low if low > 0 else high)
+    return verdict == (BETTER if gain > 0 else WORSE)
 
 
 def repeats_needed(
