@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuning import verdicts  # noqa: E402
 from tuning.analysis import judge, still_open  # noqa: E402
-from tuning.rounds import Schedule  # noqa: E402
+from tuning.rounds import first_look  # noqa: E402
 from tuning.settings import DEFAULT_MARGINS, StudySettings  # noqa: E402
 
 MARGIN = DEFAULT_MARGINS["val_accuracy"]
@@ -186,9 +186,8 @@ def study_settings(
     pass `auto12`) or a uniform `--repeats K`."""
     if isinstance(repeats, str):
         most = int(repeats.removeprefix("auto"))
-        first = Schedule.adaptive(most, len(LABELS) - 1, common_seeds).trial_runs[0]
         return StudySettings(variants=LABELS, reference=REFERENCE, margin=margin,
-                             repeats=first, max_repeats=most,
+                             repeats=first_look(most, common_seeds), max_repeats=most,
                              common_seeds=common_seeds)  # fmt: skip
     return StudySettings(variants=LABELS, reference=REFERENCE, margin=margin,
                          repeats=repeats, common_seeds=common_seeds)  # fmt: skip

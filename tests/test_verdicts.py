@@ -10,7 +10,7 @@ from scipy import stats
 
 from tuning.analysis import judge, still_open
 from tuning.objective import Objective
-from tuning.rounds import Family, Schedule
+from tuning.rounds import Family, Schedule, first_look
 from tuning.settings import StudySettings
 from tuning.verdicts import (
     BETTER,
@@ -273,10 +273,9 @@ def test_false_verdicts_stay_under_their_bounds_in_simulated_studies(
     decided by the analysis' own `judge` and the rounds' `still_open`; each
     false verdict's count under the 99.9% quantile of a binomial at the 5%
     bound."""
-    first = Schedule.adaptive(12, 8, common_seeds).trial_runs[0]
     settings = StudySettings(
         variants=tuple("ABCDEFGHI"), reference="A", margin=0.005,
-        repeats=first if repeats == "auto" else repeats,
+        repeats=first_look(12, common_seeds) if repeats == "auto" else repeats,
         max_repeats=12 if repeats == "auto" else None, common_seeds=common_seeds,
     )  # fmt: skip
     schedule, rng, studies = settings.schedule(), np.random.default_rng(1), 150

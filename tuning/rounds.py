@@ -3,9 +3,9 @@ get, at each look at the data, and the level each comparison is tested at.
 
 With `--repeats K` there is one look: every trial, the reference among
 them, gets K runs. With `--repeats auto` (`max_repeats` set) the study runs
-in rounds: every trial starts with the first look's runs, and after each
-round only the trials whose comparison is still undecided get more, up to
-a fixed schedule of looks. Where run k of every trial
+in rounds: every trial starts with the first look's runs (`first_look`),
+and after each round only the trials whose comparison is still undecided
+get more, up to a fixed schedule of looks. Where run k of every trial
 shares its seed (common seeds), a comparison pairs each run of a trial
 with the reference's run of its seed, so the reference gets a trial's runs
 at each look; where each run has a seed of its own, the reference, which
@@ -151,6 +151,13 @@ class Schedule:
 
     def _runs(self, reference: bool) -> tuple[int, ...]:
         return self.reference_runs if reference else self.trial_runs
+
+
+def first_look(max_repeats: int, paired: bool) -> int:
+    """A trial's runs at the first look of `--repeats auto` up to
+    `max_repeats` runs, runs `paired` by their seed or not: what
+    `StudySettings.repeats` holds for such a study."""
+    return Schedule.adaptive(max_repeats, 1, paired).trial_runs[0]
 
 
 # The hyperparameter that carries the round of a trial of `--repeats auto`

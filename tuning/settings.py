@@ -26,7 +26,7 @@ from pathlib import Path
 from tuning.errors import UsageError
 from tuning.modes import MODE_SPECIFIC, MODES, Mode
 from tuning.objective import OBJECTIVES, Objective
-from tuning.rounds import Schedule
+from tuning.rounds import Schedule, first_look
 
 # The notebook's protocol.
 NUM_WORDS = 10_000
@@ -132,7 +132,7 @@ class StudySettings:
     def gives_verdicts(self) -> bool:
         """Whether its trials train two or more runs each, so that a
         comparison has an interval and a verdict (`--repeats auto` starts
-        with the first look's, `tuning.rounds.Schedule.adaptive`)."""
+        with `tuning.rounds.first_look`)."""
         return self.repeats > 1
 
     @property
@@ -320,7 +320,7 @@ def resolve_settings(
     values["common_seeds"] = saved.common_seeds if saved else True
     if values["repeats"] == "auto":
         most = values["max_repeats"] or DEFAULT_MAX_REPEATS
-        first = Schedule.adaptive(most, 1, values["common_seeds"]).trial_runs[0]
+        first = first_look(most, values["common_seeds"])
         values.update(repeats=first, max_repeats=most)
     elif values["max_repeats"] is not None:
         raise UsageError(

@@ -15,12 +15,12 @@ A trial whose spread an F test sets apart gets an interval from its own
 runs (paired t; else Welch's, with Hsu's degrees of freedom; at the look's
 level split over the m comparisons), and a verdict of the pooled interval
 stands only if the trial's own interval at the look's level bears it out,
-which guards against a spread too few runs could not show. The verdict follows
-from the interval and the margin D, the smallest difference that matters:
-*equivalent* inside (-D, D), else *better* or *worse* when it excludes 0,
-else *undecided*. docs/statistics.md gives the method, its assumptions, its
-sources and the simulations of the product's own decisions that measure its
-error rates.
+which guards against a spread too few runs could not show. The verdict
+follows from the interval and the margin D, the smallest difference that
+matters: *equivalent* inside (-D, D), else *better* or *worse* when it
+excludes 0, else *undecided*. docs/statistics.md gives the method, its
+assumptions, its sources and the simulations of the product's own decisions
+that measure its error rates.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ PAIRED_INTERVALS = (
     "runs paired by their seed; Dunnett's, on the spread left by the trials' "
     "and the seeds' effects, pooled over the trials, where a pooled verdict "
     "stands only if the trial's own paired t interval at the same look bears "
-    "it out; "
-    "the paired t interval where an F test sets a comparison's spread apart"
+    "it out; the paired t interval where an F test sets a comparison's spread "
+    "apart"
 )
 # Every verdict, in the order outputs list them.
 ALL = (*DECIDED, UNDECIDED, NO_VERDICT)
