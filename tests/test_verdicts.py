@@ -15,8 +15,10 @@ from tuning.settings import StudySettings
 from tuning.verdicts import (
     BETTER,
     EQUIVALENT,
+    LARGEST_REPEATS_NEEDED,
     OWN,
     POOLED,
+    POWER,
     UNDECIDED,
     WORSE,
     compare_all,
@@ -91,6 +93,28 @@ def test_repeats_needed_is_planned_on_the_margin_not_the_observed_difference():
     spread = 0.0016
     assert repeats_needed(0.0025, spread, alpha) > repeats_needed(0.005, spread, alpha)
     assert repeats_needed(0.01, spread, alpha) < repeats_needed(0.005, spread, alpha)
+
+
+@pytest.mark.parametrize(
+    "margin, spread, share",
+    [(0.005, 0.002, 1.0), (0.002, 0.004, 2.8), (5e-4, 0.004, 1)],
+)
+def test_repeats_needed_is_the_fewest_runs_whose_power_reaches_the_goal(
+    margin, spread, share
+):
+    def power(n):  # the noncentral t's, as SciPy's documentation gives it
+        df = n + n * share - 2
+        critical = stats.t.ppf(1 - 0.001 / 2, df)
+        return stats.nct.sf(
+            critical, df, margin / spread / np.sqrt(1 / n + 1 / (n * share))
+        )
+
+    goal = (1 + POWER) / 2
+    needed = repeats_needed(margin, spread, 0.001, share)
+    if needed is None:
+        assert power(LARGEST_REPEATS_NEEDED) < goal
+    else:
+        assert power(needed) >= goal > power(needed - 1)
 
 
 def test_the_schedule_spends_the_level_over_its_looks():
