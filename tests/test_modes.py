@@ -21,25 +21,25 @@ from tuning.run_dir import RunDir
 
 
 def random_search_argv(imdb_path, logdir):
-    argv = ["--mode", "random", "--max-trials", "8", "--epochs", "2"]
+    argv = ["--mode", "random", "--max-trials", "5", "--epochs", "2"]
     argv += ["--limit", "200", "--seed", "3", "--data", str(imdb_path)]
     return argv + ["--logdir", str(logdir), "-q"]
 
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(imdb_path, tmp_path_factory):
-    """An 8-trial random search, killed after the first epoch of trial 5,
+    """A 5-trial random search, killed after the first epoch of trial 3,
     then run again."""
     logdir = tmp_path_factory.mktemp("resume")
     argv = random_search_argv(imdb_path, logdir)
-    killed = run_with_fault(["kill-at-epoch", "1", "5"], "tuning.search", argv)
+    killed = run_with_fault(["kill-at-epoch", "1", "3"], "tuning.search", argv)
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = RunDir(logdir / "random")
     finished = {
         path.parent.name: (path.stat().st_mtime_ns, path.read_text())
-        for path in run_dir.root.glob("trial_[0-4]/history_0.csv")
+        for path in run_dir.root.glob("trial_[0-2]/history_0.csv")
     }
-    assert len(read_csv(run_dir.history_csv("5", 0))) == 1  # killed mid-trial
+    assert len(read_csv(run_dir.history_csv("3", 0))) == 1  # killed mid-trial
     status = search.main(random_search_argv(imdb_path, logdir))
     return status, run_dir, finished
 
@@ -50,17 +50,17 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(
 ):
     status, run_dir, finished = killed_and_resumed
     assert status == 0
-    assert len(finished) == 5  # trials 0-4 had finished before the kill
+    assert len(finished) == 3  # trials 0-2 had finished before the kill
     for name, (mtime, text) in finished.items():
         history = run_dir.root / name / "history_0.csv"
         assert (history.stat().st_mtime_ns, history.read_text()) == (mtime, text)
     results = read_csv(run_dir.results_csv)
-    assert [row["trial_id"] for row in results] == [str(i) for i in range(8)]
+    assert [row["trial_id"] for row in results] == [str(i) for i in range(5)]
     assert all(row["status"] == "COMPLETED" and row["epochs"] == "2" for row in results)
-    assert len(read_csv(run_dir.history_csv("5", 0))) == 2  # trained again, whole
+    assert len(read_csv(run_dir.history_csv("3", 0))) == 2  # trained again, whole
     # The same trials, in the same order, as an uninterrupted search with seed 3.
     for row, planned in zip(
-        results, proposed_trials(tmp_path, "random", 3, 8), strict=True
+        results, proposed_trials(tmp_path, "random", 3, 5), strict=True
     ):
         assert row["units"] == str(planned["units"])
         assert row["activation"] == planned["activation"]
