@@ -347,10 +347,7 @@ def test_local_workers_die_with_their_chief_and_a_restart_resumes(
     assert len(oracle_state(run_dir)["end_order"]) == 1
     wait_for(lambda: not workers_of(run_dir), "the workers to die with their chief")
 
-    again = subprocess.run(
-        command, capture_output=True, text=True, cwd=REPO, env=USER_ENV
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert search.main([*argv, "--logdir", str(tmp_path)]) == 0  # here, resumed
     assert_every_trial_completed_once(run_dir, 3)
 
 

@@ -5,13 +5,11 @@ named points: `OSError`s at named writes, signals at a named epoch."""
 
 import errno
 import json
-import subprocess
-import sys
 
 import keras
 import pytest
 
-from tests.conftest import REPO, read_csv, run_search, run_with_fault
+from tests.conftest import read_csv, run_search, run_with_fault
 from tuning import tables
 from tuning.run_dir import RunDir
 
@@ -119,14 +117,15 @@ def test_a_full_disk_stops_the_study_and_the_same_command_resumes_it(
     ],
 )
 def test_one_ctrl_c_or_sigterm_stops_the_study_within_the_epoch(
-    name, how, status, line, epochs, imdb_path, tmp_path
+    name, how, status, line, epochs, imdb_path, tmp_path, capsys
 ):
     """The signal comes as epoch 2 of the second trial begins; a swallowed
     one stops the study at that epoch's end, a raised one at once."""
     argv = ["--variants", "Baseline,Dropout", "--epochs", "3", "--limit", "64"]
-    argv += ["--seed", "1", "--data", str(imdb_path), "--logdir", str(tmp_path)]
+    argv += ["--seed", "1", "--data", str(imdb_path)]
     fault = ["signal-at-epoch", name, "2", "1", how]
-    stopped = run_with_fault(fault, "tuning.search", [*argv, "-q"])
+    logdir = ["--logdir", str(tmp_path), "-q"]
+    stopped = run_with_fault(fault, "tuning.search", [*argv, *logdir])
     assert stopped.returncode == status, stopped.stderr[-2000:]
     lines = stopped.stderr.strip().splitlines()
     assert lines[-1] == f"{line} Run the same command again to resume."
@@ -136,11 +135,8 @@ def test_one_ctrl_c_or_sigterm_stops_the_study_within_the_epoch(
     assert json.loads(run_dir.trial_file("1").read_text())["status"] == "RUNNING"
     assert not run_dir.run_record("1", 0).exists()
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "tuning.search", *argv, "-q"],
-        cwd=REPO, capture_output=True, text=True,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed, err = run_search(argv, tmp_path, capsys)
+    assert resumed == 0, err[-2000:]
     results = read_csv(run_dir.results_csv)
     assert [(r["status"], r["epochs"]) for r in results] == [("COMPLETED", "3")] * 2
 
