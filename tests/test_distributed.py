@@ -253,12 +253,13 @@ def test_every_mode_runs_on_two_workers(mode_flags, imdb_path, tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_readme_commands_survive_a_worker_gone_mid_trial_which_ends_with_one_line(
-    imdb_path, tmp_path, processes
+def test_readme_commands_survive_workers_that_fall_silent_or_take_a_live_id(
+    imdb_path, tmp_path, processes, capsys
 ):
     """A worker that falls silent mid-trial (stopped, as a killed one is to
-    the chief) loses the trial to the next worker; let go once its chief
-    has ended, it ends with one line."""
+    the chief) loses the trial to the next worker, and, let go once its
+    chief has ended, ends with one line; a second worker with a live
+    worker's id is refused and leaves the live one's trials alone."""
     run_dir, worker_command = start_readme_chief(tmp_path, imdb_path, processes)
     # Stopped after its first epoch of trial 0: the trial is still running.
     late_command = with_fault(["stop-at-epoch", "1", "0"], worker_command)
@@ -266,10 +267,17 @@ def test_readme_commands_survive_a_worker_gone_mid_trial_which_ends_with_one_lin
     processes.append(late)
     until_stopped(late)
 
-    survivor = start(worker_command, tmp_path / "survivor.log")
+    survivor = start(worker_command + ["--id", "w1"], tmp_path / "w1.log")
     processes.append(survivor)
+    wait_for(
+        lambda: "w1" in oracle_state(run_dir)["ongoing_trials"], "w1's first trial"
+    )
+    assert worker.main([str(run_dir), "--id", "w1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "worker id w1 is in use by a live worker" in err[0]
     assert processes[0].wait(timeout=GIVE_UP_SECONDS) == 0
     assert survivor.wait(timeout=GIVE_UP_SECONDS) == 0
+    assert "Result dropped" not in (tmp_path / "w1.log").read_text()
     assert_every_trial_completed_once(run_dir, 3)
     assert history_rows(run_dir, "0") == 2  # trained whole by the survivor
     assert "trial 0 goes to the next worker" in (tmp_path / "chief.log").read_text()
@@ -278,27 +286,6 @@ def test_readme_commands_survive_a_worker_gone_mid_trial_which_ends_with_one_lin
     assert late.wait(timeout=GIVE_UP_SECONDS) == 1
     last = (tmp_path / "late.log").read_text().strip().splitlines()[-1]
     assert last.startswith("error: No chief answered at 127.0.0.1:") and "1 s" in last
-
-
-@pytest.mark.slow
-def test_a_second_worker_with_a_live_workers_id_is_refused(
-    imdb_path, tmp_path, processes, capsys
-):
-    run_dir = tmp_path / "random"
-    chief, worker_command = readme_commands(tmp_path, imdb_path)
-    start_chief(chief, run_dir, processes)
-    first = start(worker_command + ["--id", "w1"], tmp_path / "w1.log")
-    processes.append(first)
-    wait_for(
-        lambda: "w1" in oracle_state(run_dir)["ongoing_trials"], "w1's first trial"
-    )
-    assert worker.main([str(run_dir), "--id", "w1"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "worker id w1 is in use by a live worker" in err[0]
-    assert processes[0].wait(timeout=GIVE_UP_SECONDS) == 0
-    assert first.wait(timeout=GIVE_UP_SECONDS) == 0
-    assert "Result dropped" not in (tmp_path / "w1.log").read_text()
-    assert_every_trial_completed_once(run_dir, 3)
 
 
 @pytest.mark.slow

@@ -45,16 +45,16 @@ def test_the_grid_trained_in_groups_gives_the_runs_it_gives_one_at_a_time(
 ):
     # 256 reviews, as the session's `grid_run`: the one-run programs compiled
     # for it are in the compile cache already.
-    argv = ["--repeats", "3", "--seed", "1", "--epochs", "2", "--limit", "256"]
+    argv = ["--repeats", "2", "--seed", "1", "--epochs", "2", "--limit", "256"]
     argv += ["--data", str(imdb_path), "-q"]
     studies = {}
-    for name, runs_at_once in [("alone", "1"), ("together", "3")]:
+    for name, runs_at_once in [("alone", "1"), ("together", "2")]:
         logdir = tmp_path / name
         flags = ["--runs-at-once", runs_at_once, "--logdir", str(logdir)]
         assert search.main([*argv, *flags]) == 0
         studies[name] = logdir / "grid"
     alone, together = (read_csv(s / "runs.csv") for s in studies.values())
-    assert len(alone) == 27
+    assert len(alone) == 18
     assert [(r["label"], r["repeat"], r["seed"]) for r in alone] == [
         (r["label"], r["repeat"], r["seed"]) for r in together
     ]
