@@ -213,7 +213,9 @@ def test_the_grid_in_rounds_on_two_workers_runs_each_trial_once(
         for round_ in ("1", "1", "1", "2", "3")
     )
     results = (run_dir / "results.csv").read_text()
-    assert all(f"{name}," in results for name in ("Baseline", "Dropout"))
+    assert all(
+        f"{name}," in results for name in ("Baseline", "Dropout", "L2 Regularization")
+    )
     assert len(list((run_dir / "tensorboard").iterdir())) == 3 + 1  # and report
     assert (run_dir / "report.md").is_file()
     assert (run_dir / "plots" / "comparison.png").is_file()

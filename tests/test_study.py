@@ -124,8 +124,9 @@ def test_one_ctrl_c_or_sigterm_stops_the_study_within_the_epoch(
     argv = ["--variants", "Baseline,Dropout", "--epochs", "3", "--limit", "64"]
     argv += ["--seed", "1", "--data", str(imdb_path)]
     fault = ["signal-at-epoch", name, "2", "1", how]
-    logdir = ["--logdir", str(tmp_path), "-q"]
-    stopped = run_with_fault(fault, "tuning.search", [*argv, *logdir])
+    stopped = run_with_fault(
+        fault, "tuning.search", [*argv, "--logdir", str(tmp_path), "-q"]
+    )
     assert stopped.returncode == status, stopped.stderr[-2000:]
     lines = stopped.stderr.strip().splitlines()
     assert lines[-1] == f"{line} Run the same command again to resume."

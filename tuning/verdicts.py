@@ -539,12 +539,12 @@ def repeats_needed(
 
     if not (std > 0 and math.isfinite(std)):
         return None
-    for n in _RUNS_SEARCHED:  # a few counts a call: scipy's cost is per call
-        runs = n * reference_share
-        df = n + runs - 2
+    for counts in _RUNS_SEARCHED:  # many counts a call: SciPy's cost is per call
+        runs = counts * reference_share
+        df = counts + runs - 2
         critical = stats.t.ppf(1 - alpha / 2, df)
-        shift = margin / (std * np.sqrt(1 / n + 1 / runs))
+        shift = margin / (std * np.sqrt(1 / counts + 1 / runs))
         enough = stats.nct.sf(critical, df, shift) >= (1 + POWER) / 2
         if enough.any():
-            return int(n[enough.argmax()])
+            return int(counts[enough.argmax()])
     return None
