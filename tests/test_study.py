@@ -147,7 +147,7 @@ def auto_argv(imdb_path, logdir):
     comparison: every round up to 5 runs a trial is trained."""
     argv = ["--variants", "Baseline,Dropout,L2 Regularization", "--repeats", "auto"]
     argv += ["--max-repeats", "5", "--margin", "0.0001", "--epochs", "1"]
-    return argv + ["--limit", "600", "--seed", "4", "--data", str(imdb_path)]
+    return argv + ["--limit", "640", "--seed", "4", "--data", str(imdb_path)]
 
 
 @pytest.mark.slow
