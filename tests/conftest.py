@@ -293,7 +293,7 @@ def grid_run(imdb_path, tmp_path_factory):
     return search.main(argv), logdir / "grid"
 
 
-def grid_argv(imdb_path, logdir, variants, repeats, seed, epochs=3, limit=1000):
+def grid_argv(imdb_path, logdir, variants, repeats, seed, epochs=3, limit=1024):
     argv = ["--variants", variants, "--repeats", str(repeats), "--seed", str(seed)]
     argv += ["--epochs", str(epochs), "--limit", str(limit)]
     return argv + ["--data", str(imdb_path), "--logdir", str(logdir), "-q"]

@@ -70,7 +70,7 @@ def test_another_seed_moves_the_curves_far_beyond_the_tolerance(imdb_path, tmp_p
     runs = {}
     for seed in (1, 2):
         argv = grid_argv(
-            imdb_path, tmp_path / str(seed), "Baseline", 1, seed, epochs=2, limit=500
+            imdb_path, tmp_path / str(seed), "Baseline", 1, seed, epochs=2, limit=512
         )
         assert search.main(argv) == 0
         runs[seed] = curves(tmp_path / str(seed) / "grid")
@@ -82,7 +82,7 @@ def test_a_run_stopped_early_stops_updating_while_the_others_train_on(
     imdb_path, tmp_path
 ):
     argv = ["--variants", "Baseline", "--repeats", "4", "--epochs", "8"]
-    argv += ["--limit", "1000", "--early-stopping", "1"]
+    argv += ["--limit", "1024", "--early-stopping", "1"]
     argv += ["--seed", "4", "--data", str(imdb_path), "-q"]
     for name, runs_at_once in [("alone", "1"), ("together", "4")]:
         logdir = str(tmp_path / name)
@@ -112,7 +112,7 @@ def test_a_run_stopped_early_stops_updating_while_the_others_train_on(
 @pytest.mark.slow
 def test_a_group_killed_mid_epoch_trains_again_whole_when_resumed(imdb_path, tmp_path):
     argv = grid_argv(
-        imdb_path, tmp_path, "Baseline", repeats=3, seed=2, epochs=3, limit=300
+        imdb_path, tmp_path, "Baseline", repeats=3, seed=2, epochs=3, limit=288
     )
     argv += ["--runs-at-once", "3"]
     killed = run_with_fault(["kill-at-epoch", "2", "0"], "tuning.search", argv)
@@ -125,7 +125,7 @@ def test_a_group_killed_mid_epoch_trains_again_whole_when_resumed(imdb_path, tmp
         (str(k), "3") for k in range(3)
     ]
     uninterrupted = grid_argv(
-        imdb_path, tmp_path / "whole", "Baseline", 3, 2, epochs=3, limit=300
+        imdb_path, tmp_path / "whole", "Baseline", 3, 2, epochs=3, limit=288
     )
     assert search.main([*uninterrupted, "--runs-at-once", "3"]) == 0
     assert (

@@ -119,7 +119,7 @@ def test_a_tenth_variant_is_one_line_in_variants_py(imdb_path, tmp_path):
     tenth = '    dataclasses.replace(BASELINE, name="16 Units", units=16),\n'
     assert last in text
     variants.write_text(text.replace(last, last + tenth))
-    argv = ["--variants", "Baseline,16 Units", "--epochs", "1", "--limit", "100"]
+    argv = ["--variants", "Baseline,16 Units", "--epochs", "1", "--limit", "96"]
     argv += ["--data", str(imdb_path), "--logdir", str(tmp_path / "logs"), "-q"]
     result = subprocess.run(
         [sys.executable, "-m", "tuning.search", *argv],

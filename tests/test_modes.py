@@ -162,7 +162,7 @@ def test_a_search_mode_added_as_one_mode_runs_end_to_end(
 ):
     space = tmp_path / "space.json"
     space.write_text(json.dumps({"units": [16, 32], "learning_rate": [0.001]}))
-    argv = ["--mode", "toy", "--max-trials", "2", "--epochs", "1", "--limit", "100"]
+    argv = ["--mode", "toy", "--max-trials", "2", "--epochs", "1", "--limit", "96"]
     argv += ["--space", str(space), "--seed", "1", "--data", str(imdb_path)]
     status, _ = run_search(argv, tmp_path, capsys)
     assert status == 0

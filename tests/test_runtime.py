@@ -65,7 +65,7 @@ def test_compiled_steps_are_loaded_from_the_machines_cache(imdb_path, tmp_path):
 
     def cache_hits(logdir):
         argv = ["--mode", "grid", "--variants", "Baseline,64 Units", "--epochs", "1"]
-        argv += ["--limit", "100", "--data", str(imdb_path), "--logdir", str(logdir)]
+        argv += ["--limit", "96", "--data", str(imdb_path), "--logdir", str(logdir)]
         result = subprocess.run(
             [sys.executable, "-m", "tuning.search", *argv, "-q"],
             env=env,
