@@ -4,7 +4,6 @@ the compile cache, and the collector's pauses."""
 import gc
 import importlib.metadata
 import os
-import re
 import subprocess
 import sys
 import weakref
@@ -52,83 +51,56 @@ def test_a_backend_that_is_not_installed_is_one_line(tmp_path, capsys, monkeypat
     assert not (tmp_path / "logs").exists()
 
 
-@pytest.mark.slow
-def test_compiled_steps_are_loaded_from_the_machines_cache(imdb_path, tmp_path):
-    cache = tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KERAS", "JAX"))}
-    # Every compile is cached, however fast this machine compiles.
-    env.update(
-        IMDB_TUNE_CACHE=str(cache),
-        JAX_LOG_COMPILES="1",
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-    )
-
-    def cache_hits(logdir):
-        argv = ["--mode", "grid", "--variants", "Baseline,64 Units", "--epochs", "1"]
-        argv += ["--limit", "96", "--data", str(imdb_path), "--logdir", str(logdir)]
-        result = subprocess.run(
-            [sys.executable, "-m", "tuning.search", *argv, "-q"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        hit = r"Persistent compilation cache hit for '(\w+)'"
-        return re.findall(hit, result.stderr)
-
-    # "64 Units" is the Baseline model: its steps come from Baseline's entries.
-    first = cache_hits(tmp_path / "first")
-    assert any((cache / runtime.COMPILE_CACHE).iterdir())
-    # A later study, in another run directory, finds both trials' steps.
-    later = cache_hits(tmp_path / "later")
-    for step in ("jit_run_epoch", "jit_split_runs"):
-        assert first.count(step) == 1  # the second trial's, not the first's
-        assert later.count(step) == 2
-
-
 # A JAX run never needs TensorFlow, nor a grid scikit-learn: it writes
 # everything without TensorFlow installed, and where it is installed never
-# loads it, nor scikit-learn; and it prints no native log line, in a shell
-# with no TF_ variable set to hide them.
+# loads it, nor scikit-learn; it prints no native log line, in a shell with
+# no TF_ variable set to hide them; and it keeps what it compiles in the
+# machine's cache, from which a later study in another run directory loads it.
 @pytest.mark.slow
-@pytest.mark.parametrize("tensorflow", ["not installed", "installed"])
-def test_a_jax_run_writes_everything_without_loading_tensorflow(
-    imdb_path, tmp_path, tensorflow
-):
+def test_a_jax_run_loads_no_tensorflow_and_compiles_nothing_twice(imdb_path, tmp_path):
     from tensorboard.backend.event_processing import event_accumulator
 
-    argv = ["--variants", "Baseline", "--epochs", "2", "--limit", "64", "-q"]
-    argv += ["--data", str(imdb_path), "--logdir", str(tmp_path)]
-    if tensorflow == "installed":
-        importlib.metadata.version("tensorflow")  # the [dev] extra installs it
-    code = (
-        "import sys\n"
-        + (
-            "sys.modules['tensorflow'] = None  # as if not installed\n"
-            if tensorflow == "not installed"
-            else ""
-        )
-        + "from tuning import search\n"
-        + f"status = search.main({argv!r})\n"
-        "assert sys.modules['tensorflow'] is None, 'TensorFlow was loaded'\n"
-        "assert sys.modules['sklearn'] is None, 'scikit-learn was loaded'\n"
-        "sys.exit(status)\n"
-    )
+    importlib.metadata.version("tensorflow")  # the [dev] extra installs it
+    cache = tmp_path / "cache" / runtime.COMPILE_CACHE
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if k != "KERAS_BACKEND" and not k.startswith("TF_")
+        k: v for k, v in os.environ.items() if not k.startswith(("KERAS", "JAX", "TF_"))
     }
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stderr == ""
-    run_dir = tmp_path / "grid"
-    assert (run_dir / "best_model" / "model.keras").is_file()
-    events = event_accumulator.EventAccumulator(
-        str(run_dir / "tensorboard" / "Baseline" / "validation"),
-        size_guidance={event_accumulator.TENSORS: 0},
-    )
-    events.Reload()
-    assert [e.step for e in events.Tensors("epoch_accuracy")] == [0, 1]
+    env["IMDB_TUNE_CACHE"] = str(cache.parent)
+
+    def run(logdir, tensorflow):
+        argv = ["--variants", "Baseline,64 Units", "--epochs", "2", "--limit", "64"]
+        argv += ["--data", str(imdb_path), "--logdir", str(logdir), "-q"]
+        code = (
+            "import sys\n"
+            + (
+                "sys.modules['tensorflow'] = None  # as if not installed\n"
+                if tensorflow == "not installed"
+                else ""
+            )
+            + "from tuning import search\n"
+            + f"status = search.main({argv!r})\n"
+            "assert sys.modules['tensorflow'] is None, 'TensorFlow was loaded'\n"
+            "assert sys.modules['sklearn'] is None, 'scikit-learn was loaded'\n"
+            "sys.exit(status)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stderr == ""
+        run_dir = logdir / "grid"
+        assert (run_dir / "best_model" / "model.keras").is_file()
+        events = event_accumulator.EventAccumulator(
+            str(run_dir / "tensorboard" / "Baseline" / "validation"),
+            size_guidance={event_accumulator.TENSORS: 0},
+        )
+        events.Reload()
+        assert [e.step for e in events.Tensors("epoch_accuracy")] == [0, 1]
+        return {entry.name: entry.stat().st_mtime_ns for entry in cache.iterdir()}
+
+    first = run(tmp_path / "first", "not installed")
+    # "64 Units" is the Baseline model: its epoch program is Baseline's entry.
+    assert len([name for name in first if name.startswith("jit_run_epoch")]) == 1
+    # A later study, in another run directory, compiles nothing new.
+    assert run(tmp_path / "later", "installed") == first
