@@ -22,7 +22,8 @@ from tuning.run_dir import RunDir
 # Seed 1 on 192 reviews, as the distributed tests' searches (`SMALL`): every mode
 # proposes the same first trials from a seed, so their models compile once a
 # session and later tests load them from the compile cache.
-SEARCHED = ["--limit", "192", "--seed", "1"]
+SEED = 1
+SEARCHED = ["--limit", "192", "--seed", str(SEED)]
 
 
 def random_search_argv(imdb_path, logdir):
@@ -63,9 +64,9 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(
     assert [row["trial_id"] for row in results] == [str(i) for i in range(5)]
     assert all(row["status"] == "COMPLETED" and row["epochs"] == "2" for row in results)
     assert len(read_csv(run_dir.history_csv("3", 0))) == 2  # trained again, whole
-    # The same trials, in the same order, as an uninterrupted search with seed 1.
+    # The same trials, in the same order, as an uninterrupted search.
     for row, planned in zip(
-        results, proposed_trials(tmp_path, "random", 1, 5), strict=True
+        results, proposed_trials(tmp_path, "random", SEED, 5), strict=True
     ):
         assert row["units"] == str(planned["units"])
         assert row["activation"] == planned["activation"]

@@ -144,7 +144,7 @@ def outliving_objects_frozen() -> Iterator[None]:
     create. They are unfrozen at the end, so that a Python session that ran
     a study can collect them. What garbage they hold (a few dozen objects
     after the imports) waits until then: a full pass to free it first took
-    0.1-0.16 s in a command's process, and 0.4 s in a larger one.
+    0.09-0.16 s in a command's process, and 0.38 s in the test suite's.
     """
     gc.freeze()
     try:
